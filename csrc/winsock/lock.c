@@ -1,0 +1,51 @@
+/* The stand-in's one lock and one condition variable (see standin_internal.h for why one).
+ * The condition variable runs on CLOCK_MONOTONIC so async timeouts do not jump with the wall
+ * clock; that needs a condattr, hence pthread_once instead of a static initializer. */
+#include "standin_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cond;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void init_cond(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+void standin_lock(void)
+{
+    pthread_once(&g_once, init_cond);
+    pthread_mutex_lock(&g_lock);
+}
+
+void standin_unlock(void) { pthread_mutex_unlock(&g_lock); }
+
+void standin_broadcast(void) { pthread_cond_broadcast(&g_cond); }
+
+void standin_wait(void) { pthread_cond_wait(&g_cond, &g_lock); }
+
+uint64_t standin_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+bool standin_wait_until(uint64_t deadline_ms)
+{
+    if (standin_now_ms() >= deadline_ms)
+        return false;
+    struct timespec ts;
+    ts.tv_sec = (time_t)(deadline_ms / 1000u);
+    ts.tv_nsec = (long)(deadline_ms % 1000u) * 1000000L;
+    int rc = pthread_cond_timedwait(&g_cond, &g_lock, &ts);
+    return rc != ETIMEDOUT || standin_now_ms() < deadline_ms;
+}

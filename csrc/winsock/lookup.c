@@ -1,0 +1,326 @@
+/* WSALookupServiceBeginW / NextW / End: routing a client lookup to its providers. Why lookups are
+ * reference counted: End may run on one thread while NextW of the same handle waits inside a
+ * provider on another (the contract requires providers to cope), so End releases the handle at
+ * once but the record lives until the running NextW returns. Why the provider buffer is a
+ * separate guarded allocation: Winsock hands providers its own buffer, never the client's, and
+ * the 64 guard bytes (0xFD) on each side catch a provider writing past its length. */
+#include "standin_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD_BYTES 64
+#define GUARD_VALUE 0xFD
+/* The largest provider buffer the stand-in allocates, whatever length the client claims. */
+#define MAX_PROVIDER_BUFFER ((size_t)64 << 20)
+
+struct lookup_provider {
+    uint64_t serial;
+    GUID guid;
+    HANDLE handle;
+};
+
+struct lookup {
+    INT client;
+    unsigned refs;                /* 1 for the handle table, 1 per running NextW */
+    bool closed;
+    size_t count, current;
+    struct lookup_provider providers[];
+};
+
+static struct handle_table g_lookups = {.tag = 0x4C};
+
+static void lookup_release(struct lookup *lk)    /* lock held */
+{
+    if (--lk->refs == 0)
+        free(lk);
+}
+
+void lookups_drop_for_client(INT client)
+{
+    uint32_t cursor = 0;
+    HANDLE handle;
+    struct lookup *lk;
+    while ((lk = handle_next_live(&g_lookups, &cursor, &handle)) != NULL) {
+        if (lk->client == client) {
+            handle_remove(&g_lookups, handle, FATE_NONE);
+            lk->closed = true;
+            lookup_release(lk);
+        }
+    }
+}
+
+void lookups_release_tables(void) { handle_table_release_if_empty(&g_lookups); }
+
+static void end_provider_handles(struct lookup *lk)
+{
+    for (size_t i = 0; i < lk->count; i++) {
+        NSPV2_ROUTINE routine;
+        standin_lock();
+        struct provider *p = provider_enter(lk->providers[i].serial, &routine, false);
+        standin_unlock();
+        if (p == NULL)
+            continue;                    /* unadvertised: its handles died with it */
+        routine.NSPv2LookupServiceEnd(lk->providers[i].handle);
+        standin_lock();
+        provider_leave(p);
+        standin_unlock();
+    }
+}
+
+STANDIN_EXPORT INT WINAPI WSALookupServiceBeginW(LPWSAQUERYSETW lpqsRestrictions,
+                                                 DWORD dwControlFlags, LPHANDLE lphLookup)
+{
+    if (standin_check_started() != NO_ERROR)
+        return SOCKET_ERROR;
+    if (lpqsRestrictions == NULL || lphLookup == NULL)
+        return standin_fail(WSAEFAULT);
+    INT rc = queryset_validate_client(lpqsRestrictions);
+    if (rc != NO_ERROR)
+        return standin_fail(rc);
+    INT saved = standin_get_last_error();
+    INT client = standin_current_client();
+
+    struct route *routes;
+    standin_lock();
+    size_t n = standin_route(lpqsRestrictions->dwNameSpace, lpqsRestrictions->lpNSProviderId,
+                             &routes);
+    standin_unlock();
+    if (n == (size_t)-1)
+        return standin_fail(WSA_NOT_ENOUGH_MEMORY);
+    if (n == 0)
+        return standin_fail(WSASERVICE_NOT_FOUND);
+    struct lookup *lk = calloc(1, sizeof *lk + n * sizeof(struct lookup_provider));
+    if (lk == NULL) {
+        free(routes);
+        return standin_fail(WSA_NOT_ENOUGH_MEMORY);
+    }
+
+    INT last = WSASERVICE_NOT_FOUND;
+    for (size_t i = 0; i < n; i++) {
+        void *session_arg;
+        rc = session_ensure(client, routes[i].serial, &routes[i].guid, &session_arg);
+        if (rc != NO_ERROR) {
+            last = rc;
+            continue;
+        }
+        size_t block_size;
+        WSAQUERYSET2W *qs2 = queryset_to_provider(lpqsRestrictions, &block_size, &rc);
+        if (qs2 == NULL) {
+            last = rc;
+            continue;
+        }
+        NSPV2_ROUTINE routine;
+        standin_lock();
+        struct provider *p = provider_enter(routes[i].serial, &routine, false);
+        standin_unlock();
+        if (p == NULL) {
+            queryset_poison_free(qs2, block_size);
+            last = WSASERVICE_NOT_FOUND;
+            continue;
+        }
+        GUID id = routes[i].guid;
+        HANDLE handle = NULL;
+        standin_set_last_error(NO_ERROR);
+        INT r = routine.NSPv2LookupServiceBegin(&id, qs2, dwControlFlags, session_arg, &handle);
+        INT error = standin_get_last_error();
+        standin_lock();
+        provider_leave(p);
+        standin_unlock();
+        queryset_poison_free(qs2, block_size);
+        if (r == NO_ERROR) {
+            lk->providers[lk->count].serial = routes[i].serial;
+            lk->providers[lk->count].guid = routes[i].guid;
+            lk->providers[lk->count].handle = handle;
+            lk->count++;
+        } else {
+            last = error != NO_ERROR ? error : WSANO_RECOVERY;
+        }
+    }
+    free(routes);
+    if (lk->count == 0) {
+        free(lk);
+        return standin_fail(last);
+    }
+
+    HANDLE handle = NULL;
+    standin_lock();
+    rc = standin_check_started_locked();  /* this client may have been ended meanwhile */
+    if (rc == NO_ERROR) {
+        lk->client = client;
+        lk->refs = 1;
+        handle = handle_insert(&g_lookups, lk);
+        if (handle == NULL)
+            rc = WSA_NOT_ENOUGH_MEMORY;
+    }
+    standin_unlock();
+    if (rc != NO_ERROR) {
+        if (rc == WSA_NOT_ENOUGH_MEMORY)
+            end_provider_handles(lk);
+        free(lk);
+        return standin_fail(rc);
+    }
+    *lphLookup = handle;
+    standin_set_last_error(saved);
+    return NO_ERROR;
+}
+
+static bool guards_intact(const GUID *provider, const BYTE *block, size_t length)
+{
+    const BYTE *before = block, *after = block + GUARD_BYTES + length;
+    bool ok = true;
+    for (size_t i = 0; i < GUARD_BYTES; i++) {
+        if (before[i] != GUARD_VALUE) {
+            standin_violation(provider, "guard bytes before the result buffer overwritten "
+                                        "(byte -%zu)", GUARD_BYTES - i);
+            ok = false;
+            break;
+        }
+    }
+    for (size_t i = 0; i < GUARD_BYTES; i++) {
+        if (after[i] != GUARD_VALUE) {
+            standin_violation(provider, "guard bytes after the result buffer overwritten "
+                                        "(%zu bytes past its %zu-byte length)", i, length);
+            ok = false;
+            break;
+        }
+    }
+    return ok;
+}
+
+/* One NSPv2LookupServiceNextEx call, from the pinned provider p (released here once NextEx has
+ * returned) to the client's buffer. Returns NO_ERROR or the code for the client. */
+static INT call_next(struct provider *p, const NSPV2_ROUTINE *routine, const GUID *guid,
+                     HANDLE provider_handle, DWORD flags, LPDWORD length, LPWSAQUERYSETW results)
+{
+    DWORD client_length = *length;
+    size_t l2 = client_length >= 8 ? client_length - 8u : 0;
+    if (l2 > MAX_PROVIDER_BUFFER)
+        l2 = MAX_PROVIDER_BUFFER;
+    size_t block_size = (2 * GUARD_BYTES + l2 + 15u) & ~(size_t)15u;
+    BYTE *block = aligned_alloc(16, block_size);
+    HANDLE async_handle = NULL;
+    struct async_call *call = block ? async_create(guid, block, block_size, &async_handle) : NULL;
+    if (call == NULL) {
+        free(block);
+        standin_lock();
+        provider_leave(p);
+        standin_unlock();
+        return WSA_NOT_ENOUGH_MEMORY;
+    }
+    memset(block, GUARD_VALUE, block_size);
+    BYTE *buffer = block + GUARD_BYTES;
+    call->length = (DWORD)l2;
+    routine->NSPv2LookupServiceNextEx(async_handle, provider_handle, flags, &call->length,
+                                      (LPWSAQUERYSET2W)(void *)buffer);
+    standin_lock();
+    provider_leave(p);
+    standin_unlock();
+    if (!async_wait(call, async_handle))
+        return WSANO_RECOVERY;
+
+    INT code = call->code;
+    DWORD required = call->length;
+    INT result;
+    size_t extent;
+    if (!guards_intact(guid, block, l2)) {
+        result = WSANO_RECOVERY;
+    } else if (code == NO_ERROR) {
+        if (queryset_check_result(guid, buffer, l2, &extent)) {
+            queryset_result_to_client((const WSAQUERYSET2W *)(const void *)buffer, extent, results);
+            result = NO_ERROR;
+        } else {
+            result = WSANO_RECOVERY;
+        }
+    } else if (code == WSAEFAULT) {
+        if (required <= l2) {
+            standin_violation(guid, "completed with WSAEFAULT without the required length "
+                                    "(*lpdwBufferLength %u, buffer %zu bytes)",
+                              (unsigned)required, l2);
+            result = WSANO_RECOVERY;
+        } else if (required > 0xFFFFFFFFu - 8u || required + 8u <= client_length) {
+            result = WSA_NOT_ENOUGH_MEMORY;  /* beyond what the stand-in allocates */
+        } else {
+            *length = required + 8u;
+            result = WSAEFAULT;
+        }
+    } else {
+        result = code;
+    }
+    async_free(call);
+    return result;
+}
+
+STANDIN_EXPORT INT WINAPI WSALookupServiceNextW(HANDLE hLookup, DWORD dwControlFlags,
+                                                LPDWORD lpdwBufferLength,
+                                                LPWSAQUERYSETW lpqsResults)
+{
+    if (standin_check_started() != NO_ERROR)
+        return SOCKET_ERROR;
+    if (lpdwBufferLength == NULL)
+        return standin_fail(WSAEFAULT);
+    INT client = standin_current_client();
+    standin_lock();
+    struct lookup *lk = handle_get(&g_lookups, hLookup);
+    if (lk == NULL || lk->client != client) {
+        standin_unlock();
+        return standin_fail(WSA_INVALID_HANDLE);
+    }
+    if ((lpqsResults == NULL && *lpdwBufferLength > 0) ||
+        (uintptr_t)lpqsResults % sizeof(void *) != 0) {
+        standin_unlock();
+        return standin_fail(WSAEFAULT);
+    }
+    lk->refs++;
+    INT saved = standin_get_last_error();
+    INT code = WSA_E_NO_MORE;
+    for (;;) {
+        size_t index = lk->current;
+        if (lk->closed || index >= lk->count)
+            break;
+        NSPV2_ROUTINE routine;
+        struct provider *p = provider_enter(lk->providers[index].serial, &routine, false);
+        if (p == NULL) {                 /* unadvertised since Begin: nothing more from it */
+            lk->current = index + 1;
+            continue;
+        }
+        struct lookup_provider target = lk->providers[index];
+        standin_unlock();
+        code = call_next(p, &routine, &target.guid, target.handle, dwControlFlags,
+                         lpdwBufferLength, lpqsResults);
+        standin_lock();
+        if (code != WSA_E_NO_MORE)
+            break;
+        if (lk->current == index)
+            lk->current = index + 1;
+    }
+    lookup_release(lk);
+    standin_unlock();
+    if (code != NO_ERROR)
+        return standin_fail(code);
+    standin_set_last_error(saved);
+    return NO_ERROR;
+}
+
+STANDIN_EXPORT INT WINAPI WSALookupServiceEnd(HANDLE hLookup)
+{
+    if (standin_check_started() != NO_ERROR)
+        return SOCKET_ERROR;
+    INT client = standin_current_client();
+    standin_lock();
+    struct lookup *lk = handle_get(&g_lookups, hLookup);
+    if (lk == NULL || lk->client != client) {
+        standin_unlock();
+        return standin_fail(WSA_INVALID_HANDLE);
+    }
+    handle_remove(&g_lookups, hLookup, FATE_NONE);
+    lk->closed = true;                   /* the table's reference is now this call's */
+    standin_unlock();
+    INT saved = standin_get_last_error();
+    end_provider_handles(lk);
+    standin_lock();
+    lookup_release(lk);
+    standin_unlock();
+    standin_set_last_error(saved);
+    return NO_ERROR;
+}

@@ -1,0 +1,165 @@
+/* What the files of the Winsock stand-in share. Why one global lock: the stand-in's state
+ * (catalog, advertised providers, simulated clients, sessions, handle tables) is small and its
+ * invariants span several of these at once (routing joins the catalog with the advertisements;
+ * a client's cleanup touches sessions, handles and providers), so one lock keeps every invariant
+ * easy to see. It is never held while a provider callback runs: callers copy what they need,
+ * pin the provider with a running-call count, unlock, call, lock again. Waits (async completion,
+ * running calls draining, a session being started) use the one condition variable. */
+#ifndef WS2STANDIN_INTERNAL_H
+#define WS2STANDIN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nspv2/ws2types.h"
+#include "nspv2/standin.h"
+
+#define STANDIN_EXPORT __attribute__((visibility("default")))
+
+/* ---- lock.c: the global lock and condition variable ---- */
+void standin_lock(void);
+void standin_unlock(void);
+void standin_broadcast(void);                  /* lock held */
+void standin_wait(void);                        /* lock held */
+/* Waits until the absolute monotonic deadline (ms); returns false when it has passed. */
+bool standin_wait_until(uint64_t deadline_ms);  /* lock held */
+uint64_t standin_now_ms(void);
+
+/* ---- lasterror.c ---- */
+INT standin_fail(INT code);                     /* sets the last error, returns SOCKET_ERROR */
+INT standin_get_last_error(void);
+void standin_set_last_error(INT code);
+
+/* ---- violations.c ---- */
+void standin_violation(const GUID *provider, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void standin_guid_text(const GUID *guid, char out[39]);
+
+/* ---- handles.c: opaque handle values with generation counts ---- */
+enum handle_fate { FATE_NONE = 0, FATE_COMPLETED = 1, FATE_TIMED_OUT = 2 };
+enum handle_state { HANDLE_LIVE, HANDLE_STALE, HANDLE_UNKNOWN };
+struct handle_slot {
+    void *object;
+    uint32_t generation;
+    uint32_t next_free;           /* index + 1 of the next free slot, 0 = none */
+    uint8_t last_fate;            /* why the previous occupant left */
+};
+struct handle_table {
+    uint8_t tag;                  /* top byte of every handle value of this table */
+    uint32_t capacity, used, first_free;
+    uint32_t generation_base;     /* first generation of new slots: values survive a release */
+    struct handle_slot *slots;
+};
+HANDLE handle_insert(struct handle_table *table, void *object);           /* NULL: no memory */
+void *handle_get(const struct handle_table *table, HANDLE handle);        /* NULL: not live */
+enum handle_state handle_classify(const struct handle_table *table, HANDLE handle,
+                                  uint8_t *last_fate);
+void handle_remove(struct handle_table *table, HANDLE handle, uint8_t fate);
+void *handle_next_live(const struct handle_table *table, uint32_t *cursor, HANDLE *handle);
+void handle_table_release_if_empty(struct handle_table *table);
+
+/* ---- catalog.c ---- */
+struct catalog_entry {
+    GUID guid;
+    DWORD name_space;
+    DWORD version;
+    BOOL enabled;
+    WCHAR *identifier;
+    WCHAR *path;
+    BYTE *blob;
+    ULONG blob_length;
+    struct catalog_entry *next;
+};
+struct catalog_entry *catalog_first(void);       /* lock held; loads the file at first use */
+
+/* ---- providers.c: advertised providers ---- */
+struct provider {
+    GUID guid;
+    NSPV2_ROUTINE routine;
+    uint64_t serial;              /* never reused: lookups and sessions name a provider by it */
+    INT owner;                    /* the simulated client that advertised it */
+    unsigned running;             /* calls into the routine now running */
+    bool withdrawn;
+    struct provider *next;        /* in the advertised list, or the retiring list */
+    struct provider *retire_next; /* chain returned by providers_detach_owned_by */
+};
+struct provider *provider_by_guid(const GUID *guid);   /* lock held; advertised ones only */
+struct provider *provider_by_serial(uint64_t serial);  /* lock held */
+void provider_leave(struct provider *p);               /* lock held; running-- */
+/* Pins an advertised provider for a call: returns it with running++ and a copy of its routine,
+ * or NULL when it is gone. retiring_too: also a withdrawn one whose retirement has not run its
+ * sessions down yet (for Cleanup/Rundown of a session the caller already detached). Lock held. */
+struct provider *provider_enter(uint64_t serial, NSPV2_ROUTINE *routine, bool retiring_too);
+/* Withdraws every provider advertised by client `owner` (lock held); chained by retire_next. */
+struct provider *providers_detach_owned_by(INT owner);
+/* Waits for the running calls of a detached provider, runs its sessions down, frees it.
+ * Lock NOT held. */
+void provider_retire(struct provider *p);
+
+/* Routing: the installed, enabled and advertised providers a query goes to, catalog order. */
+struct route {
+    GUID guid;
+    uint64_t serial;
+};
+size_t standin_route(DWORD name_space, const GUID *provider_id, struct route **routes);
+                                                 /* lock held; -1 cast = no memory */
+
+/* ---- sessions.c: simulated client processes and their provider sessions ---- */
+struct session {
+    uint64_t serial;              /* the provider's */
+    GUID guid;
+    void *arg;
+    bool starting;                /* Startup is running; the thread running it owns the record */
+    uint8_t orphaned;             /* 0, or how the client ended while Startup ran */
+    struct session *next;
+};
+enum { ORPHAN_NONE = 0, ORPHAN_CLEANUP = 1, ORPHAN_RUNDOWN = 2 };
+INT standin_current_client(void);
+/* NO_ERROR when the calling thread's client has started (lock held), else WSANOTINITIALISED. */
+INT standin_check_started_locked(void);
+/* Lock not held. Sets the last error and returns SOCKET_ERROR when not started. */
+INT standin_check_started(void);
+/* Finds or creates the session of (client, provider); lock NOT held. NO_ERROR or an error. */
+INT session_ensure(INT client, uint64_t serial, const GUID *guid, void **arg);
+/* Unlinks every session of a provider from every client (lock held), chained. */
+struct session *sessions_detach_for_provider(uint64_t serial);
+
+/* ---- lookup.c ---- */
+void lookups_drop_for_client(INT client);        /* lock held */
+void lookups_release_tables(void);               /* lock held */
+
+/* ---- async.c ---- */
+struct async_call {
+    int state;                    /* ASYNC_PENDING, ASYNC_COMPLETED, ASYNC_TIMED_OUT */
+    INT code;
+    GUID provider;
+    void *block;                  /* memory the provider may still touch until completion */
+    size_t block_size;
+    DWORD length;                 /* the provider's *lpdwBufferLength lives here, not on a stack */
+};
+enum { ASYNC_PENDING, ASYNC_COMPLETED, ASYNC_TIMED_OUT };
+/* Creates a pending call owning `block` (may be NULL). NULL on no memory. Lock NOT held. */
+struct async_call *async_create(const GUID *provider, void *block, size_t block_size,
+                                HANDLE *handle);
+/* Waits for the completion. Returns true with the record now owned by the caller (free it
+ * with async_free), or false on timeout (violation reported; the table keeps the record and its
+ * block until a late completion or the process's final cleanup). Lock NOT held. */
+bool async_wait(struct async_call *call, HANDLE handle);
+void async_free(struct async_call *call);
+void async_release_orphans(void);                /* lock held */
+
+/* ---- queryset_convert.c ---- */
+/* Deep copy of a client query set into one provider-side block; NULL with *error set. */
+WSAQUERYSET2W *queryset_to_provider(const WSAQUERYSETW *qs, size_t *block_size, INT *error);
+void queryset_poison_free(void *block, size_t block_size);
+/* Checks a provider's packed result in [buffer, buffer + length); reports violations. On success
+ * *extent is the end offset of the last object the result points to. */
+bool queryset_check_result(const GUID *provider, const BYTE *buffer, size_t length,
+                           size_t *extent);
+/* Repacks a checked result of `extent` bytes into the client's buffer (extent + 8 bytes). */
+void queryset_result_to_client(const WSAQUERYSET2W *result, size_t extent, WSAQUERYSETW *out);
+/* Client-side validation shared by Begin and SetService: NO_ERROR or the error code. */
+INT queryset_validate_client(const WSAQUERYSETW *qs);
+
+#endif
