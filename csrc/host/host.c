@@ -1,0 +1,369 @@
+/* nspv2-host: the native provider host. A program with no Python in it that does what Winsock
+ * asks of an NSPv2 host: WSAStartup, load the provider library, NSPv2GetRoutine and
+ * WSAAdvertiseProvider for each provider GUID, serve, then unadvertise and WSACleanup.
+ *
+ *   nspv2-host [--config FILE] [--install NAME] [--namespace N]
+ *              --provider GUID [--provider GUID ...]
+ *              [--lookup NAME ...] [--lookup-namespace N] [--serve]
+ *
+ * --install first puts each provider in the catalog (WSCInstallNameSpaceEx; off Windows the
+ * stand-in's catalog). --lookup then asks Winsock for NAME as a client would and prints every
+ * result; the exit status is 0 only if every lookup found something. --serve waits for SIGINT or
+ * SIGTERM (Ctrl+C on Windows) before withdrawing the providers.
+ *
+ * Off Windows, Winsock is the stand-in libws2standin.so beside this program (NSPV2_WINSOCK_LIBRARY
+ * overrides); the provider library is the one beside this program (NSPV2_PROVIDER_LIBRARY
+ * overrides). Both are loaded with dlopen(RTLD_LOCAL), as a host that knows nothing of Python would. */
+#include "nspv2/ws2types.h"
+#include "nspv2/provider.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+#  define LOAD(path) ((void *)LoadLibraryA(path))
+#  define SYM(lib, name) ((void *)GetProcAddress((HMODULE)(lib), name))
+#else
+#  include <dlfcn.h>
+#  include <unistd.h>
+#  define LOAD(path) dlopen(path, RTLD_NOW | RTLD_LOCAL)
+#  define SYM(lib, name) dlsym(lib, name)
+#endif
+
+#ifndef NSPV2_PROVIDER_FILE
+#  define NSPV2_PROVIDER_FILE "_provider.so"
+#endif
+
+#define MAX_PROVIDERS 16
+#define MAX_LOOKUPS 64
+
+/* The Winsock and provider functions the host uses, found at run time. */
+static struct {
+    INT(WINAPI *WSAStartup)(WORD, LPWSADATA);
+    INT(WINAPI *WSACleanup)(void);
+    INT(WINAPI *WSAGetLastError)(void);
+    INT(WINAPI *WSAAdvertiseProvider)(const GUID *, LPCNSPV2_ROUTINE);
+    INT(WINAPI *WSAUnadvertiseProvider)(const GUID *);
+    INT(WINAPI *WSCInstallNameSpaceEx)(LPWSTR, LPWSTR, DWORD, DWORD, LPGUID, LPBLOB);
+    INT(WINAPI *WSALookupServiceBeginW)(LPWSAQUERYSETW, DWORD, LPHANDLE);
+    INT(WINAPI *WSALookupServiceNextW)(HANDLE, DWORD, LPDWORD, LPWSAQUERYSETW);
+    INT(WINAPI *WSALookupServiceEnd)(HANDLE);
+    INT(WINAPI *NSPv2GetRoutine)(const GUID *, NSPV2_ROUTINE *);
+    INT(WINAPI *NSPv2SetConfigFile)(const CHAR *);
+} api;
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static int parse_guid(const char *text, GUID *out)
+{
+    unsigned int d[11];
+    const char *s = text[0] == '{' ? text + 1 : text;
+    if (sscanf(s, "%8x-%4x-%4x-%2x%2x-%2x%2x%2x%2x%2x%2x", &d[0], &d[1], &d[2], &d[3], &d[4],
+               &d[5], &d[6], &d[7], &d[8], &d[9], &d[10]) != 11)
+        return -1;
+    out->Data1 = d[0];
+    out->Data2 = (uint16_t)d[1];
+    out->Data3 = (uint16_t)d[2];
+    for (int i = 0; i < 8; i++)
+        out->Data4[i] = (uint8_t)d[3 + i];
+    return 0;
+}
+
+/* ASCII/UTF-8 to UTF-16 for the names the host is given (BMP only, which is enough here). */
+static WCHAR *widen(const char *s)
+{
+    size_t n = strlen(s);
+    WCHAR *w = calloc(n + 1, sizeof(WCHAR));
+    size_t j = 0;
+    if (w == NULL)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        unsigned int cp = c;
+        int extra = c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+        if (c >= 0xF0 || (extra > 0 && i + (size_t)extra >= n)) {
+            i++;
+            w[j++] = 0xFFFD;
+            continue;
+        }
+        if (extra) {
+            cp = c & (extra == 1 ? 0x1F : 0x0F);
+            for (int k = 1; k <= extra; k++)
+                cp = (cp << 6) | ((unsigned char)s[i + (size_t)k] & 0x3F);
+        }
+        i += 1 + (size_t)extra;
+        w[j++] = (WCHAR)cp;
+    }
+    return w;
+}
+
+static void print_wide(const WCHAR *w)
+{
+    for (; w && *w; w++) {
+        unsigned int c = *w;
+        if (c < 0x80)
+            putchar((int)c);
+        else if (c < 0x800)
+            printf("%c%c", 0xC0 | (c >> 6), 0x80 | (c & 0x3F));
+        else
+            printf("%c%c%c", 0xE0 | (c >> 12), 0x80 | ((c >> 6) & 0x3F), 0x80 | (c & 0x3F));
+    }
+}
+
+static void print_sockaddr(const SOCKET_ADDRESS *sa)
+{
+    if (sa->lpSockaddr == NULL)
+        return;
+    const BYTE *raw = (const BYTE *)sa->lpSockaddr;
+    USHORT family = sa->lpSockaddr->sa_family;
+    if (family == AF_INET && sa->iSockaddrLength >= (INT)sizeof(SOCKADDR_IN)) {
+        printf(" %u.%u.%u.%u:%u", raw[4], raw[5], raw[6], raw[7], (raw[2] << 8) | raw[3]);
+    } else if (family == AF_INET6 && sa->iSockaddrLength >= (INT)sizeof(SOCKADDR_IN6)) {
+        printf(" [");
+        for (int i = 0; i < 8; i++)
+            printf(i ? ":%x" : "%x", (raw[8 + 2 * i] << 8) | raw[9 + 2 * i]);
+        printf("]:%u", (raw[2] << 8) | raw[3]);
+    } else {
+        printf(" <family %u>", family);
+    }
+}
+
+static int do_lookup(const char *name, DWORD namespace_id)
+{
+    WSAQUERYSETW qs;
+    HANDLE lookup;
+    int found = 0;
+    WCHAR *wname = widen(name);
+    if (wname == NULL)
+        return 0;
+    memset(&qs, 0, sizeof qs);
+    qs.dwSize = sizeof qs;
+    qs.lpszServiceInstanceName = wname;
+    qs.dwNameSpace = namespace_id;
+    DWORD flags = LUP_RETURN_ALL;
+    if (api.WSALookupServiceBeginW(&qs, flags, &lookup) == SOCKET_ERROR) {
+        printf("%s: not found (Winsock error %d)\n", name, api.WSAGetLastError());
+        free(wname);
+        return 0;
+    }
+    DWORD size = 512;
+    WSAQUERYSETW *buf = malloc(size);
+    while (buf != NULL) {
+        DWORD len = size;
+        if (api.WSALookupServiceNextW(lookup, flags, &len, buf) == SOCKET_ERROR) {
+            int error = api.WSAGetLastError();
+            if (error == WSAEFAULT && len > size) {
+                WSAQUERYSETW *bigger = realloc(buf, len);
+                if (bigger == NULL)
+                    break;
+                buf = bigger;
+                size = len;
+                continue;
+            }
+            if (error != WSA_E_NO_MORE && error != WSAENOMORE)
+                printf("%s: Winsock error %d\n", name, error);
+            break;
+        }
+        found++;
+        printf("%s: ", name);
+        print_wide(buf->lpszServiceInstanceName);
+        if (buf->dwOutputFlags & RESULT_IS_ALIAS)
+            printf(" (alias of ");
+        else if (buf->lpszComment)
+            printf(" (");
+        if (buf->lpszComment) {
+            print_wide(buf->lpszComment);
+            printf(")");
+        }
+        for (DWORD i = 0; i < buf->dwNumberOfCsAddrs; i++)
+            print_sockaddr(&buf->lpcsaBuffer[i].RemoteAddr);
+        printf("\n");
+    }
+    free(buf);
+    free(wname);
+    api.WSALookupServiceEnd(lookup);
+    return found;
+}
+
+/* The folder this program lives in, with a trailing separator. */
+static void own_folder(char *out, size_t len)
+{
+    out[0] = '\0';
+#ifdef _WIN32
+    DWORD n = GetModuleFileNameA(NULL, out, (DWORD)len);
+    if (n == 0 || n >= len)
+        out[0] = '\0';
+#else
+    ssize_t n = readlink("/proc/self/exe", out, len - 1);
+    out[n > 0 ? n : 0] = '\0';
+#endif
+    char *sep = strrchr(out, '/');
+#ifdef _WIN32
+    char *alt = strrchr(out, '\\');
+    if (alt > sep)
+        sep = alt;
+#endif
+    if (sep)
+        sep[1] = '\0';
+    else
+        out[0] = '\0';
+}
+
+static void *load_beside(const char *env, const char *file)
+{
+    char path[4096];
+    const char *chosen = getenv(env);
+    if (chosen == NULL || chosen[0] == '\0') {
+        own_folder(path, sizeof path - strlen(file) - 1);
+        strcat(path, file);
+        chosen = path;
+    }
+    void *lib = LOAD(chosen);
+    if (lib == NULL)
+        fprintf(stderr, "nspv2-host: cannot load %s\n", chosen);
+    return lib;
+}
+
+#define RESOLVE(lib, name)                                                                     \
+    do {                                                                                       \
+        void *p_ = SYM(lib, #name);                                                            \
+        if (p_ == NULL) {                                                                      \
+            fprintf(stderr, "nspv2-host: %s not found\n", #name);                            \
+            return 2;                                                                          \
+        }                                                                                      \
+        memcpy(&api.name, &p_, sizeof p_);                                                     \
+    } while (0)
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: nspv2-host [--config FILE] [--install NAME] [--namespace N] "
+                    "--provider GUID ... [--lookup NAME ...] [--lookup-namespace N] [--serve]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    GUID providers[MAX_PROVIDERS];
+    const char *lookups[MAX_LOOKUPS];
+    int nproviders = 0, nlookups = 0, serve = 0, failed = 0;
+    const char *config = NULL, *install = NULL;
+    DWORD install_ns = NS_ALL, lookup_ns = NS_ALL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(arg, "--serve") == 0) {
+            serve = 1;
+            continue;
+        }
+        if (value == NULL)
+            return usage();
+        i++;
+        if (strcmp(arg, "--provider") == 0 && nproviders < MAX_PROVIDERS) {
+            if (parse_guid(value, &providers[nproviders++]) != 0) {
+                fprintf(stderr, "nspv2-host: %s is not a GUID\n", value);
+                return 2;
+            }
+        } else if (strcmp(arg, "--lookup") == 0 && nlookups < MAX_LOOKUPS) {
+            lookups[nlookups++] = value;
+        } else if (strcmp(arg, "--config") == 0) {
+            config = value;
+        } else if (strcmp(arg, "--install") == 0) {
+            install = value;
+        } else if (strcmp(arg, "--namespace") == 0) {
+            install_ns = (DWORD)strtoul(value, NULL, 0);
+        } else if (strcmp(arg, "--lookup-namespace") == 0) {
+            lookup_ns = (DWORD)strtoul(value, NULL, 0);
+        } else {
+            return usage();
+        }
+    }
+    if (nproviders == 0)
+        return usage();
+
+#ifdef _WIN32
+    void *winsock = getenv("NSPV2_WINSOCK_LIBRARY") ? LOAD(getenv("NSPV2_WINSOCK_LIBRARY"))
+                                                    : LOAD("ws2_32.dll");
+#else
+    void *winsock = load_beside("NSPV2_WINSOCK_LIBRARY", "libws2standin.so");
+#endif
+    void *provider = load_beside("NSPV2_PROVIDER_LIBRARY", NSPV2_PROVIDER_FILE);
+    if (winsock == NULL || provider == NULL)
+        return 2;
+    RESOLVE(winsock, WSAStartup);
+    RESOLVE(winsock, WSACleanup);
+    RESOLVE(winsock, WSAGetLastError);
+    RESOLVE(winsock, WSAAdvertiseProvider);
+    RESOLVE(winsock, WSAUnadvertiseProvider);
+    RESOLVE(winsock, WSCInstallNameSpaceEx);
+    RESOLVE(winsock, WSALookupServiceBeginW);
+    RESOLVE(winsock, WSALookupServiceNextW);
+    RESOLVE(winsock, WSALookupServiceEnd);
+    RESOLVE(provider, NSPv2GetRoutine);
+    RESOLVE(provider, NSPv2SetConfigFile);
+
+    WSADATA data;
+    int rc = api.WSAStartup(0x0202, &data);
+    if (rc != 0) {
+        fprintf(stderr, "nspv2-host: WSAStartup failed: %d\n", rc);
+        return 1;
+    }
+    if (config != NULL && api.NSPv2SetConfigFile(config) == SOCKET_ERROR) {
+        fprintf(stderr, "nspv2-host: bad --config %s\n", config);
+        api.WSACleanup();
+        return 2;
+    }
+
+    NSPV2_ROUTINE routines[MAX_PROVIDERS];
+    int advertised = 0;
+    for (int i = 0; i < nproviders; i++) {
+        if (install != NULL) {
+            WCHAR *name = widen(install), *path = widen(NSPV2_PROVIDER_FILE);
+            if (name != NULL && path != NULL &&
+                api.WSCInstallNameSpaceEx(name, path, install_ns, 1, &providers[i], NULL) ==
+                    SOCKET_ERROR)
+                fprintf(stderr, "nspv2-host: WSCInstallNameSpaceEx: Winsock error %d\n",
+                        api.WSAGetLastError());
+            free(name);
+            free(path);
+        }
+        if (api.NSPv2GetRoutine(&providers[i], &routines[i]) == SOCKET_ERROR ||
+            api.WSAAdvertiseProvider(&providers[i], &routines[i]) == SOCKET_ERROR) {
+            fprintf(stderr, "nspv2-host: provider %d not advertised: Winsock error %d\n", i,
+                    api.WSAGetLastError());
+            failed = 1;
+            break;
+        }
+        advertised++;
+    }
+
+    if (!failed) {
+        for (int i = 0; i < nlookups; i++)
+            if (do_lookup(lookups[i], lookup_ns) == 0)
+                failed = 1;
+        fflush(stdout);
+        if (serve) {
+            signal(SIGINT, on_signal);
+            signal(SIGTERM, on_signal);
+            fprintf(stderr, "nspv2-host: serving %d provider(s); stop with Ctrl+C\n", advertised);
+            while (!stop) {
+#ifdef _WIN32
+                Sleep(200);
+#else
+                usleep(200 * 1000);
+#endif
+            }
+        }
+    }
+    for (int i = 0; i < advertised; i++)
+        api.WSAUnadvertiseProvider(&providers[i]);
+    api.WSACleanup();
+    return failed;
+}

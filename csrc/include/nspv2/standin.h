@@ -1,0 +1,21 @@
+/* Test controls of the Winsock stand-in (libws2standin): functions ws2_32 does not have, which
+ * let one test process play several client processes and see contract violations. Code under
+ * test never calls these; only tests and test hosts do. Declarations only (cffi reads this file).
+ *
+ * Client processes: every thread starts as client 0, the process itself. StandinClientCreate
+ * makes a new simulated client process; StandinClientAttach makes the calling thread act as it
+ * (its WSAStartup/WSACleanup span, its sessions, its lookup handles); StandinClientKill makes it
+ * die: each provider session it had gets NSPv2ClientSessionRundown instead of NSPv2Cleanup, and
+ * its lookup handles are dropped without NSPv2LookupServiceEnd (the provider must free them).
+ *
+ * Violations: everything a provider does against the contract (guard bytes overwritten, a packed
+ * pointer outside the result buffer, WSAEFAULT without a larger required length, an async call
+ * completed twice or never, dwSize wrong, ...) is recorded with a message and fails the client's
+ * call with WSANO_RECOVERY. Tests read them and must see none. */
+INT WINAPI StandinClientCreate(void);
+INT WINAPI StandinClientAttach(INT clientId);
+INT WINAPI StandinClientKill(INT clientId);
+DWORD WINAPI StandinViolationCount(void);
+INT WINAPI StandinGetViolation(DWORD index, CHAR *buffer, DWORD bufferLength);
+VOID WINAPI StandinResetViolations(void);
+VOID WINAPI StandinSetAsyncTimeout(DWORD milliseconds);

@@ -1,0 +1,163 @@
+/* The NSPv2 entry points, the C stubs, and NSPv2GetRoutine.
+ *
+ * Each entry point validates its arguments, makes sure the Python runtime is up, and hands the
+ * call to the runtime through the bridge. Synchronous calls turn a Winsock code into
+ * SOCKET_ERROR + WSASetLastError; NextEx and SetServiceEx complete through
+ * WSAProviderCompleteAsyncCall exactly once on every path, here or (NSPV2_PENDING) later from the
+ * runtime.
+ *
+ * Startup, Cleanup and ClientSessionRundown are always the library's own, whether or not the
+ * provider's class defines startup/cleanup/session_rundown: the session argument Startup stores is
+ * how the library tells client sessions apart, hands `lookup` its Session, and finds the lookups
+ * to end when a session closes (Cleanup) or its client dies (ClientSessionRundown). Without them
+ * every session would be NULL and a dead client's lookups would live forever. What the class does
+ * not define simply is not called. SetServiceEx is the C stub when the class has no set_service. */
+#include "provider.h"
+#include "queryset.h"
+#include "queryset_decls.h"
+
+#include <stdatomic.h>
+
+static _Atomic uint64_t next_session = 1;
+
+static INT fail(INT code)
+{
+    nspv2_set_last_error(code);
+    return SOCKET_ERROR;
+}
+
+static uint64_t handle_value(HANDLE h)
+{
+    return (uint64_t)(uintptr_t)h;
+}
+
+NSPV2_EXPORT INT WINAPI NSPv2Startup(LPGUID lpProviderId, LPVOID *ppvClientSessionArg)
+{
+    INT rc;
+    if (lpProviderId == NULL || ppvClientSessionArg == NULL)
+        return fail(WSAEINVAL);
+    if ((rc = nspv2_runtime_ready()) != NO_ERROR)
+        return fail(rc);
+    uint64_t session = atomic_fetch_add(&next_session, 1);
+    if ((rc = nspv2_py_startup(lpProviderId, session)) != NO_ERROR)
+        return fail(rc);
+    *ppvClientSessionArg = (LPVOID)(uintptr_t)session;
+    return NO_ERROR;
+}
+
+NSPV2_EXPORT INT WINAPI NSPv2Cleanup(LPGUID lpProviderId, LPVOID pvClientSessionArg)
+{
+    INT rc;
+    if (lpProviderId == NULL)
+        return fail(WSAEINVAL);
+    if ((rc = nspv2_runtime_ready()) != NO_ERROR)
+        return fail(rc);
+    if ((rc = nspv2_py_cleanup(lpProviderId, handle_value(pvClientSessionArg))) != NO_ERROR)
+        return fail(rc);
+    return NO_ERROR;
+}
+
+NSPV2_EXPORT VOID WINAPI NSPv2ClientSessionRundown(LPGUID lpProviderId, LPVOID pvClientSessionArg)
+{
+    if (lpProviderId == NULL || nspv2_runtime_ready() != NO_ERROR)
+        return;
+    (void)nspv2_py_rundown(lpProviderId, handle_value(pvClientSessionArg));
+}
+
+NSPV2_EXPORT INT WINAPI NSPv2LookupServiceBegin(LPGUID lpProviderId,
+                                                LPWSAQUERYSET2W lpqsRestrictions,
+                                                DWORD dwControlFlags,
+                                                LPVOID lpvClientSessionArg, LPHANDLE lphLookup)
+{
+    INT rc;
+    uint64_t lookup = 0;
+    if (lpProviderId == NULL || lphLookup == NULL)
+        return fail(WSAEINVAL);
+    if ((rc = nspv2_queryset_validate(lpqsRestrictions)) != NO_ERROR)
+        return fail(rc);
+    if ((rc = nspv2_runtime_ready()) != NO_ERROR)
+        return fail(rc);
+    rc = nspv2_py_begin(lpProviderId, lpqsRestrictions, dwControlFlags,
+                        handle_value(lpvClientSessionArg), &lookup);
+    if (rc != NO_ERROR)
+        return fail(rc);
+    *lphLookup = (HANDLE)(uintptr_t)lookup;
+    return NO_ERROR;
+}
+
+NSPV2_EXPORT VOID WINAPI NSPv2LookupServiceNextEx(HANDLE hAsyncCall, HANDLE hLookup,
+                                                  DWORD dwControlFlags, LPDWORD lpdwBufferLength,
+                                                  LPWSAQUERYSET2W lpqsResults)
+{
+    INT rc;
+    if (lpdwBufferLength == NULL)
+        rc = WSAEFAULT;
+    else if ((rc = nspv2_runtime_ready()) == NO_ERROR)
+        rc = nspv2_py_next(hAsyncCall, handle_value(hLookup), dwControlFlags, lpdwBufferLength,
+                           lpqsResults);
+    if (rc != NSPV2_PENDING)
+        (void)nspv2_complete_async(hAsyncCall, rc);
+}
+
+NSPV2_EXPORT INT WINAPI NSPv2LookupServiceEnd(HANDLE hLookup)
+{
+    INT rc;
+    if ((rc = nspv2_runtime_ready()) != NO_ERROR)
+        return fail(rc);
+    if ((rc = nspv2_py_end(handle_value(hLookup))) != NO_ERROR)
+        return fail(rc);
+    return NO_ERROR;
+}
+
+NSPV2_EXPORT VOID WINAPI NSPv2SetServiceEx(HANDLE hAsyncCall, LPGUID lpProviderId,
+                                           LPWSAQUERYSET2W lpqsRegInfo,
+                                           WSAESETSERVICEOP essOperation, DWORD dwControlFlags,
+                                           LPVOID lpvClientSessionArg)
+{
+    INT rc;
+    if (lpProviderId == NULL)
+        rc = WSAEINVAL;
+    else if ((rc = nspv2_queryset_validate(lpqsRegInfo)) != NO_ERROR)
+        ;
+    else if ((INT)essOperation < RNRSERVICE_REGISTER || (INT)essOperation > RNRSERVICE_DELETE)
+        rc = WSAEINVAL;
+    else if ((rc = nspv2_runtime_ready()) == NO_ERROR)
+        rc = nspv2_py_set_service(hAsyncCall, lpProviderId, lpqsRegInfo, (INT)essOperation,
+                                  dwControlFlags, handle_value(lpvClientSessionArg));
+    if (rc != NSPV2_PENDING)
+        (void)nspv2_complete_async(hAsyncCall, rc);
+}
+
+/* The stub for providers without set_service: answers without entering Python. */
+static VOID WINAPI stub_SetServiceEx(HANDLE hAsyncCall, LPGUID lpProviderId,
+                                     LPWSAQUERYSET2W lpqsRegInfo, WSAESETSERVICEOP essOperation,
+                                     DWORD dwControlFlags, LPVOID lpvClientSessionArg)
+{
+    (void)lpProviderId, (void)lpqsRegInfo, (void)essOperation, (void)dwControlFlags,
+        (void)lpvClientSessionArg;
+    (void)nspv2_complete_async(hAsyncCall, WSAEOPNOTSUPP);
+}
+
+NSPV2_EXPORT INT WINAPI NSPv2GetRoutine(const GUID *providerId, NSPV2_ROUTINE *routine)
+{
+    INT rc;
+    DWORD implemented = 0;
+    if (providerId == NULL || routine == NULL)
+        return fail(WSAEINVAL);
+    if ((rc = nspv2_runtime_ready()) != NO_ERROR)
+        return fail(rc);
+    if ((rc = nspv2_py_resolve(providerId, &implemented)) != NO_ERROR)
+        return fail(rc);
+    routine->cbSize = sizeof(NSPV2_ROUTINE);
+    routine->dwMajorVersion = NSPV2_ROUTINE_MAJOR_VERSION;
+    routine->dwMinorVersion = NSPV2_ROUTINE_MINOR_VERSION;
+    routine->NSPv2Startup = NSPv2Startup;
+    routine->NSPv2Cleanup = NSPv2Cleanup;
+    routine->NSPv2LookupServiceBegin = NSPv2LookupServiceBegin;
+    routine->NSPv2LookupServiceNextEx = NSPv2LookupServiceNextEx;
+    routine->NSPv2LookupServiceEnd = NSPv2LookupServiceEnd;
+    routine->NSPv2SetServiceEx =
+        (implemented & NSPV2_IMPL_SET_SERVICE) ? NSPv2SetServiceEx : stub_SetServiceEx;
+    routine->NSPv2ClientSessionRundown = NSPv2ClientSessionRundown;
+    return NO_ERROR;
+}

@@ -1,0 +1,33 @@
+/* Internal interface of the provider library: its C files and the Python bridge. */
+#ifndef NSPV2_PROVIDER_INTERNAL_H
+#define NSPV2_PROVIDER_INTERNAL_H
+
+#include "nspv2/ws2types.h"
+
+#if defined(_WIN32)
+#  define NSPV2_EXPORT __declspec(dllexport)
+#else
+#  define NSPV2_EXPORT __attribute__((visibility("default")))
+#endif
+
+#include "bridge.h"
+#include "runtime_decls.h"
+#include "nspv2/provider.h"
+
+/* interpreter.c: starts or finds the interpreter and the Python runtime, once per process.
+ * Returns NO_ERROR, or the Winsock code every entry point answers with while it is not ready. */
+INT nspv2_runtime_ready(void);
+
+/* winsock_link.c: Winsock's provider-side functions, resolved at run time (ws2_32.dll on
+ * Windows; elsewhere the stand-in the host loaded). NO_ERROR or WSASYSNOTREADY. */
+INT nspv2_winsock_resolve(void);
+void nspv2_set_last_error(INT code);
+
+/* log.c: one line to the host's stderr (and the debugger on Windows); never to stdout. */
+void nspv2_log(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+#endif

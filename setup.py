@@ -1,0 +1,109 @@
+"""Builds every C part of nspv2 with the platform's compiler, as part of ``pip install .``:
+
+- ``nspv2._provider``: the provider library (cffi embedding mode; csrc/provider/);
+- ``libws2standin``: the Winsock stand-in, off Windows only (csrc/winsock/);
+- ``nspv2-host``: the native host program (csrc/host/);
+- the headers under ``nspv2/include``, which the runtime's cffi declarations are read from.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+CSRC = HERE / "csrc"
+WINDOWS = sys.platform == "win32"
+
+# Headers copied into the package: cffi's ABI-mode declarations are read from them at run time.
+PACKAGED_HEADERS = [
+    "include/nspv2/ws2base.h",
+    "include/nspv2/ws2decls.h",
+    "include/nspv2/ws2api.h",
+    "include/nspv2/ws2const.h",
+    "include/nspv2/ws2types.h",
+    "include/nspv2/standin.h",
+    "include/nspv2/provider.h",
+]
+
+
+def warning_flags() -> list[str]:
+    if WINDOWS:
+        return ["/W4"] + (["/WX"] if os.environ.get("NSPV2_WERROR") else [])
+    flags = ["-std=c11", "-Wall", "-Wextra", "-D_GNU_SOURCE", "-fvisibility=hidden"]
+    if os.environ.get("NSPV2_WERROR"):
+        flags.append("-Werror")
+    flags += os.environ.get("NSPV2_EXTRA_CFLAGS", "").split()
+    return flags
+
+
+class BuildPy(build_py):
+    def run(self) -> None:
+        super().run()
+        target = Path(self.build_lib) / "nspv2" / "include" / "nspv2"
+        target.mkdir(parents=True, exist_ok=True)
+        for name in PACKAGED_HEADERS:
+            shutil.copy2(CSRC / name, target / Path(name).name)
+
+
+class BuildExt(build_ext):
+    """Builds the provider extension, then the stand-in and the native host beside it."""
+
+    def build_extensions(self) -> None:
+        extra = os.environ.get("NSPV2_EXTRA_CFLAGS", "").split()
+        for ext in self.extensions:
+            if not WINDOWS and os.environ.get("NSPV2_WERROR"):
+                ext.extra_compile_args = [*ext.extra_compile_args, "-Wall", "-Wextra", "-Werror"]
+            ext.extra_compile_args = [*ext.extra_compile_args, *extra]
+            ext.extra_link_args = [*ext.extra_link_args, *extra]
+        super().build_extensions()
+        package_dir = Path(self.get_ext_fullpath("nspv2._provider")).parent
+        if not WINDOWS:
+            self.build_standin(package_dir)
+        self.build_host(package_dir)
+
+    def objects(self, sources: list[Path], tag: str) -> list[str]:
+        provider_file = Path(self.get_ext_fullpath("nspv2._provider")).name
+        return self.compiler.compile(
+            [str(s) for s in sources],
+            output_dir=str(Path(self.build_temp) / tag),
+            include_dirs=[str(CSRC / "include")],
+            macros=[("NSPV2_PROVIDER_FILE", f'"{provider_file}"')],
+            extra_postargs=warning_flags() + ([] if WINDOWS else ["-fPIC", "-pthread"]),
+        )
+
+    def build_standin(self, package_dir: Path) -> None:
+        sources = sorted((CSRC / "winsock").glob("*.c"))
+        extra = os.environ.get("NSPV2_EXTRA_CFLAGS", "").split()
+        self.compiler.link_shared_object(
+            self.objects(sources, "winsock"),
+            str(package_dir / "libws2standin.so"),
+            libraries=["pthread"],
+            extra_postargs=["-pthread", *extra],
+        )
+
+    def build_host(self, package_dir: Path) -> None:
+        sources = sorted((CSRC / "host").glob("*.c"))
+        if not sources:
+            return
+        extra = os.environ.get("NSPV2_EXTRA_CFLAGS", "").split()
+        name = "nspv2-host.exe" if WINDOWS else "nspv2-host"
+        self.compiler.link_executable(
+            self.objects(sources, "host"),
+            name,
+            output_dir=str(package_dir),
+            libraries=[] if WINDOWS else ["dl", "pthread"],
+            extra_postargs=[] if WINDOWS else ["-pthread", *extra],
+        )
+
+
+setup(
+    cffi_modules=["csrc/provider/provider_build.py:ffibuilder"],
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
+)

@@ -1,0 +1,118 @@
+"""The built C parts, seen from a Python process: where they are, and cffi's ABI-mode view of
+Winsock (ws2_32.dll on Windows, the stand-in elsewhere) and of the provider library.
+
+The declarations are read from the headers installed with the package (nspv2/include), the same
+files the C compiler read: nothing here restates a struct or a number.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import cffi
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+INCLUDE_DIR = PACKAGE_DIR / "include" / "nspv2"
+WINDOWS = sys.platform == "win32"
+
+
+def provider_library() -> Path:
+    """The provider library (nspv2._provider, a cffi-embedded shared library)."""
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = PACKAGE_DIR / f"_provider{suffix}"
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(
+        f"the nspv2 provider library is missing from {PACKAGE_DIR}: reinstall with `pip install .`"
+    )
+
+
+def winsock_library() -> Optional[Path]:
+    """The Winsock stand-in (None on Windows, where Winsock is ws2_32.dll)."""
+    if WINDOWS and not os.environ.get("NSPV2_WINSOCK_LIBRARY"):
+        return None
+    override = os.environ.get("NSPV2_WINSOCK_LIBRARY")
+    return Path(override) if override else PACKAGE_DIR / "libws2standin.so"
+
+
+def host_program() -> Path:
+    """The native host program."""
+    return PACKAGE_DIR / ("nspv2-host.exe" if WINDOWS else "nspv2-host")
+
+
+def paths() -> Dict[str, str]:
+    """Absolute paths of the built parts, as ``nspv2 paths --json`` prints them."""
+    found = {"provider": str(provider_library()), "host": str(host_program())}
+    winsock = winsock_library()
+    if winsock is not None:
+        found["winsock"] = str(winsock)
+    return found
+
+
+def _header(name: str) -> str:
+    return (INCLUDE_DIR / name).read_text(encoding="utf-8")
+
+
+def cdef_text() -> str:
+    if WINDOWS:
+        # Windows' cffi knows the base types; GUID it does not.
+        guid = re.search(r"typedef struct _GUID \{.*?\} GUID;", _header("ws2base.h"), re.S)
+        assert guid is not None
+        base = guid.group(0) + "\ntypedef GUID *LPGUID;\n"
+    else:
+        base = _header("ws2base.h")
+    parts = [base, _header("ws2decls.h"), _header("ws2api.h"), _header("provider.h")]
+    if not WINDOWS or os.environ.get("NSPV2_WINSOCK_LIBRARY"):
+        parts.append(_header("standin.h"))
+    return "\n".join(parts)
+
+
+class Native:
+    """cffi's view of Winsock and of the provider library, loaded once per process."""
+
+    def __init__(self) -> None:
+        self.ffi = cffi.FFI()
+        self.ffi.cdef(cdef_text())
+        winsock = winsock_library()
+        flags = self.ffi.RTLD_NOW | self.ffi.RTLD_GLOBAL
+        self.winsock: Any = self.ffi.dlopen(str(winsock) if winsock else "ws2_32.dll", flags)
+        self._provider: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def provider(self) -> Any:
+        """The provider library, loaded on first use (which starts its Python runtime here)."""
+        with self._lock:
+            if self._provider is None:
+                self._provider = self.ffi.dlopen(str(provider_library()), self.ffi.RTLD_NOW)
+            return self._provider
+
+    def guid(self, value: Any) -> Any:
+        import uuid
+
+        g = self.ffi.new("GUID *")
+        self.ffi.memmove(g, uuid.UUID(str(value)).bytes_le, 16)
+        return g
+
+    def wstr(self, text: str) -> Any:
+        from ._marshal import encode_wstr
+
+        return self.ffi.new("WCHAR[]", list(memoryview(encode_wstr(text)).cast("H")))
+
+
+_native: Optional[Native] = None
+_native_lock = threading.Lock()
+
+
+def load() -> Native:
+    global _native
+    with _native_lock:
+        if _native is None:
+            _native = Native()
+        return _native

@@ -1,0 +1,597 @@
+"""The Python side of the provider library: what each NSPv2 entry point does in Python.
+
+The C library (csrc/provider/) calls the ``nspv2_py_*`` functions below through cffi
+(``extern "Python+C"``, declared in csrc/provider/bridge.h). Each returns a Winsock code and
+never raises: every exception of a provider, every wrong return type, every bug here becomes a
+code and a logged traceback. NextEx and SetServiceEx either return their completion code (the C
+side completes the async call) or ``NSPV2_PENDING``, in which case exactly one call of
+``complete_async`` follows from the runtime's event loop thread.
+
+State: providers by GUID, client sessions by the id NSPv2Startup stored as the session argument,
+lookups by the id NSPv2LookupServiceBegin returned as the handle. Ids are never reused, so a
+stale or made-up handle is simply not found (WSA_INVALID_HANDLE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import sys
+import threading
+import uuid
+from typing import Any, AsyncIterator, Dict, Iterator, Optional, Union
+
+from ._constants import (
+    LUP_FLUSHPREVIOUS,
+    LUP_RETURN_ALIASES,
+    LUP_RETURN_ALL,
+    NO_ERROR,
+    RESULT_IS_ALIAS,
+    WSA_E_CANCELLED,
+    WSA_E_NO_MORE,
+    WSA_INVALID_HANDLE,
+    WSAEFAULT,
+    WSAEINVAL,
+    WSAEINVALIDPROVIDER,
+    WSAEPROVIDERFAILEDINIT,
+    WSANO_RECOVERY,
+    LookupFlags,
+    SetServiceOperation,
+)
+from ._marshal import Marshal
+from .errors import WinsockError
+from .provider import Provider, Session, implemented
+from .queryset import QuerySet
+
+log = logging.getLogger("nspv2")
+
+CData = Any
+Source = Union[Iterator[Any], AsyncIterator[Any]]
+
+
+class _Bridge:
+    """The library's ffi and lib, once attach() has run."""
+
+    ffi: Any = None
+    lib: Any = None
+    marshal: Marshal
+
+
+bridge = _Bridge()
+
+
+# -- providers -----------------------------------------------------------------------------------
+
+
+class ProviderEntry:
+    """A provider instance under its GUID, with what its class implements."""
+
+    __slots__ = ("anonymous", "guid", "implemented_mask", "namespace", "provider")
+
+    def __init__(self, provider: Provider, guid: uuid.UUID) -> None:
+        if not isinstance(provider, Provider):
+            raise TypeError(f"{provider!r} is not an instance of nspv2.Provider")
+        if not implemented(provider, "lookup"):
+            raise TypeError(f"{type(provider).__qualname__} does not implement lookup()")
+        self.provider = provider
+        self.guid = guid
+        self.namespace = int(getattr(provider, "namespace", 0))
+        lib = bridge.lib
+        mask = 0
+        for method, bit in (
+            ("startup", "NSPV2_IMPL_STARTUP"),
+            ("cleanup", "NSPV2_IMPL_CLEANUP"),
+            ("set_service", "NSPV2_IMPL_SET_SERVICE"),
+            ("session_rundown", "NSPV2_IMPL_SESSION_RUNDOWN"),
+        ):
+            if implemented(provider, method):
+                mask |= getattr(lib, bit) if lib is not None else 0
+        self.implemented_mask = mask
+        #: The session of calls made without NSPv2Startup (a NULL session argument).
+        self.anonymous = Session(0, guid)
+
+
+_providers: Dict[uuid.UUID, ProviderEntry] = {}
+_providers_lock = threading.Lock()
+
+
+def register(provider: Provider, guid: uuid.UUID) -> ProviderEntry:
+    """Serves ``provider`` under ``guid`` (replacing any earlier one); used by nspv2.advertise."""
+    entry = ProviderEntry(provider, guid)
+    with _providers_lock:
+        _providers[guid] = entry
+    return entry
+
+
+def unregister(guid: uuid.UUID) -> None:
+    with _providers_lock:
+        _providers.pop(guid, None)
+
+
+def _entry(guid: uuid.UUID) -> ProviderEntry:
+    """The provider for ``guid``: registered in this process, or loaded from the configuration."""
+    with _providers_lock:
+        found = _providers.get(guid)
+    if found is not None:
+        return found
+    from . import config  # imported late: hosts that register providers never read config
+
+    try:
+        provider = config.load_provider(guid, config_file=_config_file())
+    except config.NotConfigured as exc:
+        log.error("%s", exc)
+        raise WinsockError(WSAEINVALIDPROVIDER) from exc
+    except Exception as exc:
+        log.error("provider %s could not be loaded", guid, exc_info=exc)
+        raise WinsockError(WSAEPROVIDERFAILEDINIT) from exc
+    with _providers_lock:
+        return _providers.setdefault(guid, ProviderEntry(provider, guid))
+
+
+def _config_file() -> Optional[str]:
+    raw = bridge.lib.nspv2_config_file()
+    if raw == bridge.ffi.NULL:
+        return None
+    text: str = bridge.ffi.string(raw).decode("utf-8", "surrogateescape")
+    return text
+
+
+def _guid(ptr: CData) -> uuid.UUID:
+    return uuid.UUID(bytes_le=bridge.ffi.buffer(ptr, 16)[:])
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def _code(exc: BaseException, where: str, guid: Optional[uuid.UUID]) -> int:
+    """The Winsock code for an exception from a provider (or from us), logging what is not a
+    deliberate WinsockError."""
+    if isinstance(exc, WinsockError) and exc.code != NO_ERROR:
+        return exc.code
+    log.error("%s of provider %s failed", where, guid, exc_info=exc)
+    return int(WSANO_RECOVERY)
+
+
+# -- sessions ------------------------------------------------------------------------------------
+
+_sessions: Dict[int, Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session(entry: ProviderEntry, session_id: int) -> Session:
+    if session_id == 0:
+        return entry.anonymous
+    with _sessions_lock:
+        session = _sessions.get(session_id)
+    if session is None or session.provider_id != entry.guid:
+        raise WinsockError(WSAEINVAL, "unknown client session")
+    return session
+
+
+def startup(guid_ptr: CData, session_id: int) -> int:
+    guid = None
+    try:
+        guid = _guid(guid_ptr)
+        entry = _entry(guid)
+        session = Session(session_id, guid)
+        with _sessions_lock:
+            _sessions[session_id] = session
+        try:
+            if implemented(entry.provider, "startup"):
+                entry.provider.startup(session)
+        except BaseException:
+            with _sessions_lock:
+                _sessions.pop(session_id, None)
+            raise
+        return int(NO_ERROR)
+    except BaseException as exc:
+        return _code(exc, "NSPv2Startup", guid)
+
+
+def _close_session(guid_ptr: CData, session_id: int, method: str, where: str) -> int:
+    guid = None
+    try:
+        guid = _guid(guid_ptr)
+        entry = _entry(guid)
+        if session_id == 0:
+            session = entry.anonymous
+        else:
+            with _sessions_lock:
+                session = _sessions.get(session_id)
+                if session is None or session.provider_id != guid:
+                    raise WinsockError(WSAEINVAL, "unknown client session")
+                del _sessions[session_id]
+        session.closed = True
+        for lookup_id in list(session.lookups):
+            end(lookup_id)
+        if implemented(entry.provider, method):
+            getattr(entry.provider, method)(session)
+        return int(NO_ERROR)
+    except BaseException as exc:
+        return _code(exc, where, guid)
+
+
+def cleanup(guid_ptr: CData, session_id: int) -> int:
+    return _close_session(guid_ptr, session_id, "cleanup", "NSPv2Cleanup")
+
+
+def rundown(guid_ptr: CData, session_id: int) -> int:
+    return _close_session(guid_ptr, session_id, "session_rundown", "NSPv2ClientSessionRundown")
+
+
+# -- the event loop for async providers ----------------------------------------------------------
+
+_loop: Optional[asyncio.AbstractEventLoop] = None
+_loop_lock = threading.Lock()
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The runtime's own event loop, on a daemon thread started on first use."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            threading.Thread(target=run, name="nspv2-event-loop", daemon=True).start()
+            ready.wait()
+            _loop = loop
+        return _loop
+
+
+# -- lookups -------------------------------------------------------------------------------------
+
+
+class Lookup:
+    """One lookup handle: the provider's results and the one that did not fit yet."""
+
+    __slots__ = (
+        "alock",
+        "ended",
+        "entry",
+        "flags",
+        "id",
+        "lock",
+        "pending",
+        "query",
+        "session",
+        "source",
+        "task",
+    )
+
+    def __init__(self, lookup_id: int, entry: ProviderEntry, session: Session, flags: int) -> None:
+        self.id = lookup_id
+        self.entry = entry
+        self.session = session
+        self.flags = flags
+        self.query: Optional[QuerySet] = None
+        self.source: Optional[Source] = None
+        #: The built result that did not fit, kept for the WSAEFAULT retry.
+        self.pending: Optional[tuple[CData, list[Any]]] = None
+        self.ended = False
+        self.lock = threading.Lock()
+        self.alock: Optional[asyncio.Lock] = None
+        self.task: Optional[asyncio.Future[Any]] = None
+
+
+_lookups: Dict[int, Lookup] = {}
+_lookups_lock = threading.Lock()
+_lookup_ids = itertools.count(1)
+
+
+def _single(result: Any) -> Iterator[Any]:
+    if result is None:
+        return iter(())
+    if isinstance(result, QuerySet):
+        return iter((result,))
+    if isinstance(result, (str, bytes, dict)) or not hasattr(result, "__iter__"):
+        raise TypeError(
+            f"lookup must return QuerySet objects, an iterable of them or None, "
+            f"not {type(result).__name__}"
+        )
+    return iter(result)
+
+
+async def _from_awaitable(awaitable: Any) -> AsyncIterator[Any]:
+    for item in _single(await awaitable):
+        yield item
+
+
+def _source(result: Any) -> Source:
+    if inspect.isawaitable(result):
+        return _from_awaitable(result)
+    if hasattr(result, "__anext__"):
+        return result  # type: ignore[no-any-return]
+    return _single(result)
+
+
+def begin(guid_ptr: CData, restrictions: CData, flags: int, session_id: int, out: CData) -> int:
+    guid = None
+    try:
+        guid = _guid(guid_ptr)
+        entry = _entry(guid)
+        session = _session(entry, session_id)
+        query = bridge.marshal.read(restrictions, _wcslen)
+        lookup = Lookup(next(_lookup_ids), entry, session, flags)
+        lookup.query = query
+        lookup.source = _source(entry.provider.lookup(query, LookupFlags(flags), session))
+        with _lookups_lock:
+            _lookups[lookup.id] = lookup
+        with session._lock:
+            session.lookups.add(lookup.id)
+        out[0] = lookup.id
+        return int(NO_ERROR)
+    except BaseException as exc:
+        return _code(exc, "NSPv2LookupServiceBegin", guid)
+
+
+def _wcslen(ptr: CData) -> int:
+    n: int = bridge.lib.nspv2_wcsnlen(ptr, 32767)
+    return n
+
+
+def _return_flags(lookup: Lookup, flags: int) -> int:
+    """Flags at NextEx only narrow what Begin asked for; none at all keep Begin's."""
+    wanted = lookup.flags & LUP_RETURN_ALL
+    if flags & LUP_RETURN_ALL:
+        wanted &= flags
+    return wanted
+
+
+def _wanted(lookup: Lookup, result: Any, return_flags: int) -> bool:
+    if not isinstance(result, QuerySet):
+        raise TypeError(f"lookup produced {type(result).__name__}, not nspv2.QuerySet")
+    return bool(return_flags & LUP_RETURN_ALIASES) or not result.output_flags & RESULT_IS_ALIAS
+
+
+def _build(lookup: Lookup, result: QuerySet) -> tuple[CData, list[Any]]:
+    """Fills in what a result leaves out: the provider's GUID and the namespace asked for."""
+    if result.provider_id is None or result.namespace == 0:
+        namespace = result.namespace or (lookup.query.namespace if lookup.query else 0)
+        result = result.replace(
+            provider_id=result.provider_id or lookup.entry.guid,
+            namespace=namespace or lookup.entry.namespace,
+        )
+    return bridge.marshal.build(result)  # type: ignore[no-any-return]
+
+
+def _pack(built: tuple[CData, list[Any]], return_flags: int, length: CData, buf: CData) -> int:
+    code: int = bridge.lib.nspv2_queryset_pack(built[0], return_flags, buf, length)
+    return code
+
+
+def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: CData) -> int:
+    lookup = None
+    try:
+        with _lookups_lock:
+            lookup = _lookups.get(lookup_id)
+        if lookup is None:
+            return int(WSA_INVALID_HANDLE)
+        if isinstance(lookup.source, Iterator) or lookup.source is None:
+            return _next_sync(lookup, flags, length, buf)
+        event_loop().call_soon_threadsafe(_start_async_next, lookup, async_call, flags, length, buf)
+        return int(bridge.lib.NSPV2_PENDING)
+    except BaseException as exc:
+        return _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid if lookup else None)
+
+
+def _next_sync(lookup: Lookup, flags: int, length: CData, buf: CData) -> int:
+    return_flags = _return_flags(lookup, flags)
+    with lookup.lock:
+        if lookup.ended:
+            return int(WSA_E_CANCELLED)
+        if flags & LUP_FLUSHPREVIOUS:
+            lookup.pending = None
+        if lookup.pending is None:
+            source = lookup.source
+            assert source is None or isinstance(source, Iterator)
+            try:
+                while True:
+                    if source is None:
+                        return int(WSA_E_NO_MORE)
+                    result = next(source)
+                    if _wanted(lookup, result, return_flags):
+                        break
+            except StopIteration:
+                lookup.source = None
+                return int(WSA_E_NO_MORE)
+            except BaseException:
+                lookup.source = None  # a failed generator is finished
+                raise
+            if lookup.ended:
+                return int(WSA_E_CANCELLED)
+            lookup.pending = _build(lookup, result)
+        code = _pack(lookup.pending, return_flags, length, buf)
+        if code != WSAEFAULT:
+            lookup.pending = None
+        return code
+
+
+def _start_async_next(lookup: Lookup, async_call: CData, flags: int, length: CData, buf: CData) -> None:
+    """On the event loop: run one async NextEx to its single completion."""
+    task = asyncio.ensure_future(_next_async(lookup, flags, length, buf))
+    lookup.task = task
+
+    def done(t: asyncio.Future[Any]) -> None:
+        if t.cancelled():
+            code = int(WSA_E_CANCELLED)
+        elif t.exception() is not None:
+            code = _code(t.exception(), "NSPv2LookupServiceNextEx", lookup.entry.guid)  # type: ignore[arg-type]
+        else:
+            code = t.result()
+        if lookup.task is t:
+            lookup.task = None
+        bridge.lib.nspv2_complete_async(async_call, code)
+
+    task.add_done_callback(done)
+    if lookup.ended:
+        task.cancel()
+
+
+async def _next_async(lookup: Lookup, flags: int, length: CData, buf: CData) -> int:
+    if lookup.alock is None:
+        lookup.alock = asyncio.Lock()
+    return_flags = _return_flags(lookup, flags)
+    async with lookup.alock:
+        if lookup.ended:
+            return int(WSA_E_CANCELLED)
+        if flags & LUP_FLUSHPREVIOUS:
+            lookup.pending = None
+        if lookup.pending is None:
+            source = lookup.source
+            try:
+                while True:
+                    if source is None:
+                        return int(WSA_E_NO_MORE)
+                    result = await source.__anext__()  # type: ignore[union-attr]
+                    if _wanted(lookup, result, return_flags):
+                        break
+            except StopAsyncIteration:
+                lookup.source = None
+                return int(WSA_E_NO_MORE)
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                lookup.source = None
+                raise
+            lookup.pending = _build(lookup, result)
+        if lookup.ended:
+            return int(WSA_E_CANCELLED)
+        code = _pack(lookup.pending, return_flags, length, buf)
+        if code != WSAEFAULT:
+            lookup.pending = None
+        return code
+
+
+def end(lookup_id: int) -> int:
+    lookup = None
+    try:
+        with _lookups_lock:
+            lookup = _lookups.pop(lookup_id, None)
+        if lookup is None:
+            return int(WSA_INVALID_HANDLE)
+        lookup.ended = True
+        with lookup.session._lock:
+            lookup.session.lookups.discard(lookup_id)
+        source = lookup.source
+        if isinstance(source, Iterator):
+            # Close a generator now unless a NextEx is inside it; that NextEx sees `ended`.
+            if lookup.lock.acquire(blocking=False):
+                try:
+                    lookup.source = None
+                    close = getattr(source, "close", None)
+                    if close is not None:
+                        close()
+                finally:
+                    lookup.lock.release()
+        elif source is not None:
+            event_loop().call_soon_threadsafe(_cancel_async, lookup)
+        return int(NO_ERROR)
+    except BaseException as exc:
+        return _code(exc, "NSPv2LookupServiceEnd", lookup.entry.guid if lookup else None)
+
+
+def _cancel_async(lookup: Lookup) -> None:
+    if lookup.task is not None:
+        lookup.task.cancel()
+    source = lookup.source
+    lookup.source = None
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None and lookup.task is None:
+        asyncio.ensure_future(aclose())
+
+
+# -- set service ---------------------------------------------------------------------------------
+
+
+def set_service(
+    async_call: CData, guid_ptr: CData, reg_info: CData, operation: int, flags: int, session_id: int
+) -> int:
+    guid = None
+    try:
+        guid = _guid(guid_ptr)
+        entry = _entry(guid)
+        session = _session(entry, session_id)
+        query = bridge.marshal.read(reg_info, _wcslen)
+        outcome = entry.provider.set_service(query, SetServiceOperation(operation), flags, session)
+        if not inspect.isawaitable(outcome):
+            return int(NO_ERROR)
+
+        async def run() -> int:
+            try:
+                await outcome  # type: ignore[misc]
+                return int(NO_ERROR)
+            except BaseException as exc:
+                return _code(exc, "NSPv2SetServiceEx", guid)
+
+        def start() -> None:
+            task = asyncio.ensure_future(run())
+            task.add_done_callback(
+                lambda t: bridge.lib.nspv2_complete_async(
+                    async_call, int(WSA_E_CANCELLED) if t.cancelled() else t.result()
+                )
+            )
+
+        event_loop().call_soon_threadsafe(start)
+        return int(bridge.lib.NSPV2_PENDING)
+    except BaseException as exc:
+        return _code(exc, "NSPv2SetServiceEx", guid)
+
+
+def resolve(guid_ptr: CData, mask_out: CData) -> int:
+    guid = None
+    try:
+        guid = _guid(guid_ptr)
+        mask_out[0] = _entry(guid).implemented_mask
+        return int(NO_ERROR)
+    except BaseException as exc:
+        return _code(exc, "NSPv2GetRoutine", guid)
+
+
+# -- attaching to the library --------------------------------------------------------------------
+
+
+def _configure_logging() -> None:
+    """In a host without Python nobody configures logging: send ours to stderr if it is open."""
+    if log.handlers or logging.getLogger().handlers:
+        return
+    stream = sys.stderr
+    handler: logging.Handler
+    if stream is None or getattr(stream, "closed", False):
+        handler = logging.NullHandler()
+    else:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("nspv2: %(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    log.propagate = False
+
+
+def attach(ffi: Any, lib: Any) -> None:
+    """Runs once, from the library's cffi init code: connects the bridge functions."""
+    bridge.ffi = ffi
+    bridge.lib = lib
+    bridge.marshal = Marshal(ffi)
+    # Providers registered before the library was loaded get their masks now.
+    with _providers_lock:
+        for guid, entry in list(_providers.items()):
+            _providers[guid] = ProviderEntry(entry.provider, guid)
+    if lib.nspv2_started_interpreter():
+        _configure_logging()
+
+    recovery = int(WSANO_RECOVERY)
+    ffi.def_extern("nspv2_py_start", error=0)(lambda: 1)
+    ffi.def_extern("nspv2_py_resolve", error=recovery)(resolve)
+    ffi.def_extern("nspv2_py_startup", error=recovery)(startup)
+    ffi.def_extern("nspv2_py_cleanup", error=recovery)(cleanup)
+    ffi.def_extern("nspv2_py_rundown", error=recovery)(rundown)
+    ffi.def_extern("nspv2_py_begin", error=recovery)(begin)
+    ffi.def_extern("nspv2_py_next", error=recovery)(next_ex)
+    ffi.def_extern("nspv2_py_end", error=recovery)(end)
+    ffi.def_extern("nspv2_py_set_service", error=recovery)(set_service)

@@ -1,0 +1,103 @@
+"""The built-in example provider: a small zone of host names and email addresses.
+
+Host names answer with their addresses; an alias (CNAME) answers with an alias result
+(RESULT_IS_ALIAS, returned when LUP_RETURN_ALIASES is asked for) and then its target's result.
+An email address that exists answers with one result per mail host of its domain (the address,
+its owner as the comment, the mail host's addresses on port 25). Anything else is
+WSASERVICE_NOT_FOUND. The zone is read from ``example.zone`` beside this module.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import DefaultDict, Dict, Iterator, List, Tuple
+
+from .._constants import (
+    IPPROTO_TCP,
+    NS_EMAIL,
+    RESULT_IS_ALIAS,
+    SOCK_STREAM,
+    WSASERVICE_NOT_FOUND,
+    LookupFlags,
+)
+from ..errors import WinsockError
+from ..provider import Provider, Session
+from ..queryset import CsAddr, QuerySet, SockAddr
+
+ZONE_FILE = Path(__file__).with_name("example.zone")
+SMTP_PORT = 25
+
+
+def read_zone(path: Path) -> Dict[str, List[Tuple[str, str]]]:
+    records: DefaultDict[str, List[Tuple[str, str]]] = defaultdict(list)
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split(None, 2)
+        if len(parts) != 3:
+            raise ValueError(f"{path}:{number}: expected `<name> <type> <value>`")
+        name, kind, value = parts
+        records[name.lower()].append((kind.upper(), value))
+    return dict(records)
+
+
+class ZoneProvider(Provider):
+    """Answers names and email addresses from a zone file."""
+
+    name = "nspv2 example zone"
+    namespace = NS_EMAIL
+    provider_id = uuid.UUID("5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d21")
+
+    def __init__(self, zone_file: Path = ZONE_FILE) -> None:
+        self.records = read_zone(zone_file)
+
+    def addresses(self, host: str, port: int) -> Tuple[CsAddr, ...]:
+        found = []
+        for kind, value in self.records.get(host.lower(), ()):
+            remote: SockAddr
+            if kind == "A":
+                remote = (str(ipaddress.IPv4Address(value)), port)
+            elif kind == "AAAA":
+                remote = (str(ipaddress.IPv6Address(value)), port, 0, 0)
+            else:
+                continue
+            found.append(CsAddr(remote=remote, socket_type=SOCK_STREAM, protocol=IPPROTO_TCP))
+        return tuple(found)
+
+    def lookup(self, query: QuerySet, flags: LookupFlags, session: Session) -> Iterator[QuerySet]:
+        name = (query.instance_name or "").strip().lower()
+        if "@" in name:
+            results = list(self.mailbox(name))
+        else:
+            results = list(self.host(name))
+        if not results:
+            raise WinsockError(WSASERVICE_NOT_FOUND)
+        return iter(results)
+
+    def host(self, name: str) -> Iterator[QuerySet]:
+        for kind, value in self.records.get(name, ()):
+            if kind == "CNAME":
+                yield QuerySet(instance_name=name, comment=value, output_flags=RESULT_IS_ALIAS)
+                yield from self.host(value.lower())
+                return
+        addresses = self.addresses(name, 0)
+        if addresses:
+            yield QuerySet(instance_name=name, addresses=addresses)
+
+    def mailbox(self, address: str) -> Iterator[QuerySet]:
+        domain = address.rpartition("@")[2]
+        owner = [v for k, v in self.records.get(address, ()) if k == "MAILBOX"]
+        if not owner:
+            return
+        for kind, host in self.records.get(domain, ()):
+            if kind == "MX":
+                yield QuerySet(
+                    instance_name=address,
+                    comment=owner[0],
+                    context=host,
+                    addresses=self.addresses(host, SMTP_PORT),
+                )
