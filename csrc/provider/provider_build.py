@@ -7,6 +7,7 @@ headers in ``csrc/`` (the same files the C compiler reads), never from a second 
 
 from __future__ import annotations
 
+import os
 import sys
 import sysconfig
 from pathlib import Path
@@ -64,7 +65,8 @@ ffibuilder.embedding_init_code(INIT_CODE)
 ffibuilder.set_source(
     "nspv2._provider",
     '#include "provider.h"\n#include "queryset_decls.h"\n',
-    sources=[str(PROVIDER / name) for name in C_SOURCES],
+    # setuptools wants sources relative to setup.py, which is where builds run.
+    sources=[os.path.relpath(PROVIDER / name).replace(os.sep, "/") for name in C_SOURCES],
     include_dirs=[str(INCLUDE), str(PROVIDER)],
     define_macros=[("CFFI_MESSAGEBOX", "0")],
     extra_compile_args=[] if sys.platform == "win32" else ["-std=gnu11", "-fvisibility=hidden"],

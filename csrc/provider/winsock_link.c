@@ -5,6 +5,9 @@
  * process already exports under the ws2_32 names, then the library named by the host's
  * NSPV2_WINSOCK_LIBRARY, then the stand-in installed beside this library. Resolving at run time
  * is what lets the same provider binary run against ws2_32 and against the stand-in. */
+#ifndef _GNU_SOURCE
+#  define _GNU_SOURCE /* dladdr */
+#endif
 #include "provider.h"
 
 #include <stdatomic.h>

@@ -21,6 +21,9 @@
 #  endif
 #else
 #  define WINAPI
+#  ifndef __stdcall
+#    define __stdcall /* cffi spells WINAPI this way in the code it generates */
+#  endif
 #  include "ws2base.h"
 #endif
 
