@@ -393,7 +393,8 @@ STANDIN_EXPORT INT WINAPI WSAEnumNameSpaceProvidersExW(LPDWORD lpdwBufferLength,
 {
     if (standin_check_started() != NO_ERROR)
         return SOCKET_ERROR;
-    if (lpdwBufferLength == NULL || (lpnspBuffer == NULL && *lpdwBufferLength > 0))
+    if (lpdwBufferLength == NULL || (lpnspBuffer == NULL && *lpdwBufferLength > 0) ||
+        (uintptr_t)lpnspBuffer % sizeof(void *) != 0)
         return standin_fail(WSAEFAULT);
 
     standin_lock();

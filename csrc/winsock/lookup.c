@@ -208,8 +208,9 @@ static INT call_next(struct provider *p, const NSPV2_ROUTINE *routine, const GUI
         standin_unlock();
         return WSA_NOT_ENOUGH_MEMORY;
     }
-    memset(block, GUARD_VALUE, block_size);
     BYTE *buffer = block + GUARD_BYTES;
+    memset(block, GUARD_VALUE, block_size);   /* the whole block: no uninitialised bytes reach */
+                                              /* the client, even from a careless provider */
     call->length = (DWORD)l2;
     routine->NSPv2LookupServiceNextEx(async_handle, provider_handle, flags, &call->length,
                                       (LPWSAQUERYSET2W)(void *)buffer);

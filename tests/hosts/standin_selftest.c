@@ -101,8 +101,10 @@ static INT next_result(HANDLE h, DWORD flags, WSAQUERYSETW **out, DWORD *out_len
         }
         free(buffer);
         buffer = malloc(length);
-        if (buffer == NULL)
+        if (buffer == NULL) {
+            *out = NULL;
             return WSA_NOT_ENOUGH_MEMORY;
+        }
     }
 }
 
@@ -121,7 +123,7 @@ static int lookup_all(const char *name, DWORD name_space, GUID *provider, GUID *
     }
     int n = 0;
     WSAQUERYSETW *r;
-    DWORD length;
+    DWORD length = 0;
     INT rc;
     while ((rc = next_result(h, LUP_RETURN_NAME | LUP_RETURN_ADDR, &r, &length)) == NO_ERROR) {
         CHECK(r->dwSize == sizeof(WSAQUERYSETW));
