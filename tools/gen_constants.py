@@ -68,7 +68,8 @@ def render(groups: list[tuple[str, str, str, list[tuple[str, str]]]]) -> str:
         out += [f"{n} = {name}.{n}" for n, _ in items]
         out += [""]
         names += [name] + [n for n, _ in items]
-    out += ["", "__all__ = ["] + [f'    "{n}",' for n in names] + ["]"]
+    out += ["", "__all__ = [  # noqa: RUF022 (in header order)"] + [f'    "{n}",' for n in names]
+    out += ["]"]
     return "\n".join(out) + "\n"
 
 

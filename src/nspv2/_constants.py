@@ -267,7 +267,7 @@ ProviderType_Application = NapiProviderType.ProviderType_Application
 ProviderType_Service = NapiProviderType.ProviderType_Service
 
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (in header order)
     "ReturnCode",
     "NO_ERROR",
     "SOCKET_ERROR",

@@ -110,7 +110,9 @@ class Marshal:
         Raises TypeError/ValueError for a result that is not a well-formed QuerySet.
         """
         if not isinstance(result, QuerySet):
-            raise TypeError(f"a provider result must be a nspv2.QuerySet, not {type(result).__name__}")
+            raise TypeError(
+                f"a provider result must be a nspv2.QuerySet, not {type(result).__name__}"
+            )
         ffi = self.ffi
         keep: List[Any] = []
 

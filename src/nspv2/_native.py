@@ -13,7 +13,7 @@ import re
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, cast
 
 import cffi
 
@@ -77,7 +77,7 @@ class Native:
     """cffi's view of Winsock and of the provider library, loaded once per process."""
 
     def __init__(self) -> None:
-        self.ffi = cffi.FFI()
+        self.ffi: Any = cast(Any, cffi.FFI())
         self.ffi.cdef(cdef_text())
         winsock = winsock_library()
         flags = self.ffi.RTLD_NOW | self.ffi.RTLD_GLOBAL

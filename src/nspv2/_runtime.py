@@ -195,14 +195,14 @@ def _close_session(guid_ptr: CData, session_id: int, method: str, where: str) ->
     try:
         guid = _guid(guid_ptr)
         entry = _entry(guid)
-        if session_id == 0:
-            session = entry.anonymous
-        else:
+        session: Optional[Session] = entry.anonymous
+        if session_id != 0:
             with _sessions_lock:
                 session = _sessions.get(session_id)
                 if session is None or session.provider_id != guid:
                     raise WinsockError(WSAEINVAL, "unknown client session")
                 del _sessions[session_id]
+        assert session is not None
         session.closed = True
         for lookup_id in list(session.lookups):
             end(lookup_id)
@@ -359,7 +359,7 @@ def _build(lookup: Lookup, result: QuerySet) -> tuple[CData, list[Any]]:
             provider_id=result.provider_id or lookup.entry.guid,
             namespace=namespace or lookup.entry.namespace,
         )
-    return bridge.marshal.build(result)  # type: ignore[no-any-return]
+    return bridge.marshal.build(result)
 
 
 def _pack(built: tuple[CData, list[Any]], return_flags: int, length: CData, buf: CData) -> int:
@@ -414,7 +414,9 @@ def _next_sync(lookup: Lookup, flags: int, length: CData, buf: CData) -> int:
         return code
 
 
-def _start_async_next(lookup: Lookup, async_call: CData, flags: int, length: CData, buf: CData) -> None:
+def _start_async_next(
+    lookup: Lookup, async_call: CData, flags: int, length: CData, buf: CData
+) -> None:
     """On the event loop: run one async NextEx to its single completion."""
     task = asyncio.ensure_future(_next_async(lookup, flags, length, buf))
     lookup.task = task
@@ -422,8 +424,8 @@ def _start_async_next(lookup: Lookup, async_call: CData, flags: int, length: CDa
     def done(t: asyncio.Future[Any]) -> None:
         if t.cancelled():
             code = int(WSA_E_CANCELLED)
-        elif t.exception() is not None:
-            code = _code(t.exception(), "NSPv2LookupServiceNextEx", lookup.entry.guid)  # type: ignore[arg-type]
+        elif (exc := t.exception()) is not None:
+            code = _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
         else:
             code = t.result()
         if lookup.task is t:
@@ -505,7 +507,7 @@ def _cancel_async(lookup: Lookup) -> None:
     lookup.source = None
     aclose = getattr(source, "aclose", None)
     if aclose is not None and lookup.task is None:
-        asyncio.ensure_future(aclose())
+        lookup.task = asyncio.ensure_future(aclose())
 
 
 # -- set service ---------------------------------------------------------------------------------
@@ -526,7 +528,7 @@ def set_service(
 
         async def run() -> int:
             try:
-                await outcome  # type: ignore[misc]
+                await outcome
                 return int(NO_ERROR)
             except BaseException as exc:
                 return _code(exc, "NSPv2SetServiceEx", guid)

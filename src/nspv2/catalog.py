@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import List, Optional, Union
+from typing import Any, List, Optional, Union
 
 from ._constants import NO_ERROR, SOCKET_ERROR, WSAEFAULT
 from ._native import load, provider_library
@@ -41,7 +41,7 @@ def install(
     native = load()
     ffi = native.ffi
     with winsock_session(native):
-        blob = ffi.new("BLOB *")
+        blob: Any = ffi.new("BLOB *")
         data = ffi.new("BYTE[]", provider_specific) if provider_specific else ffi.NULL
         blob.cbSize = len(provider_specific)
         blob.pBlobData = data
@@ -82,9 +82,7 @@ def entries() -> List[CatalogEntry]:
         length = ffi.new("DWORD *", 0)
         buf = ffi.NULL
         while True:
-            count = ws.WSAEnumNameSpaceProvidersExW(
-                length, ffi.cast("WSANAMESPACE_INFOEXW *", buf)
-            )
+            count = ws.WSAEnumNameSpaceProvidersExW(length, ffi.cast("WSANAMESPACE_INFOEXW *", buf))
             if count != SOCKET_ERROR:
                 break
             error = ws.WSAGetLastError()
@@ -103,7 +101,9 @@ def entries() -> List[CatalogEntry]:
             blob = info.ProviderSpecific
             found.append(
                 CatalogEntry(
-                    provider_id=uuid.UUID(bytes_le=ffi.buffer(ffi.addressof(info.NSProviderId), 16)[:]),
+                    provider_id=uuid.UUID(
+                        bytes_le=ffi.buffer(ffi.addressof(info.NSProviderId), 16)[:]
+                    ),
                     namespace=info.dwNameSpace,
                     active=bool(info.fActive),
                     version=info.dwVersion,

@@ -1,10 +1,10 @@
 """The ``nspv2`` command.
 
-    nspv2 paths [--json]                  where the built libraries and the host are
-    nspv2 example [NAME ...]              the main job: the native host serves the built-in
-                                          example provider and looks NAMEs up through Winsock
-    nspv2 lookup NAME [--namespace NS]    a client lookup through Winsock
-    nspv2 catalog                         the providers in the Winsock catalog
+nspv2 paths [--json]                  where the built libraries and the host are
+nspv2 example [NAME ...]              the main job: the native host serves the built-in
+                                      example provider and looks NAMEs up through Winsock
+nspv2 lookup NAME [--namespace NS]    a client lookup through Winsock
+nspv2 catalog                         the providers in the Winsock catalog
 """
 
 from __future__ import annotations
@@ -94,8 +94,10 @@ def cmd_lookup(args: argparse.Namespace) -> int:
 def cmd_catalog(args: argparse.Namespace) -> int:
     for entry in catalog.entries():
         state = "enabled" if entry.active else "disabled"
-        print(f"{{{entry.provider_id}}} {Namespace(entry.namespace).name:<10} {state:<8} "
-              f"{entry.identifier}")
+        print(
+            f"{{{entry.provider_id}}} {Namespace(entry.namespace).name:<10} {state:<8} "
+            f"{entry.identifier}"
+        )
     return 0
 
 
@@ -105,12 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("paths", help="where the built libraries and host are")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(run=cmd_paths)
-    p = sub.add_parser("example", help="serve the example provider from the native host and look names up")
-    p.add_argument("names", nargs="*", help=f"names to look up (default: {' '.join(EXAMPLE_NAMES)})")
+    p = sub.add_parser(
+        "example", help="serve the example provider from the native host and look names up"
+    )
+    p.add_argument(
+        "names", nargs="*", help=f"names to look up (default: {' '.join(EXAMPLE_NAMES)})"
+    )
     p.set_defaults(run=cmd_example)
     p = sub.add_parser("lookup", help="look a name up through Winsock")
     p.add_argument("name")
-    p.add_argument("--namespace", type=namespace_arg, default=int(NS_ALL), help="NS_* name or number")
+    p.add_argument(
+        "--namespace", type=namespace_arg, default=int(NS_ALL), help="NS_* name or number"
+    )
     p.add_argument("--provider", help="only this provider GUID")
     p.set_defaults(run=cmd_lookup)
     p = sub.add_parser("catalog", help="list the Winsock namespace catalog")

@@ -110,7 +110,9 @@ def read_file(path: Path) -> List[ProviderConfig]:
                 f"{path}: [{section}] needs `class = package.module:ClassName` (got {spec!r})"
             )
         raw_path = parser.get(section, "path", fallback="")
-        folders = tuple(p.strip() for p in raw_path.replace(os.pathsep, "\n").splitlines() if p.strip())
+        folders = tuple(
+            p.strip() for p in raw_path.replace(os.pathsep, "\n").splitlines() if p.strip()
+        )
         for folder in folders:
             if not os.path.isabs(folder):
                 raise ConfigError(
@@ -122,7 +124,9 @@ def read_file(path: Path) -> List[ProviderConfig]:
 
 
 def _read_registry(guid: uuid.UUID) -> Optional[ProviderConfig]:
-    import winreg  # type: ignore[import-not-found,unused-ignore]
+    if sys.platform != "win32":
+        return None
+    import winreg
 
     name = f"{REGISTRY_KEY}\\{{{guid}}}"
     for root, label in ((winreg.HKEY_LOCAL_MACHINE, "HKLM"), (winreg.HKEY_CURRENT_USER, "HKCU")):

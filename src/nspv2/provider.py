@@ -18,11 +18,11 @@ from .queryset import QuerySet
 #: What ``lookup`` may return: one result, any iterable or generator of results, an awaitable
 #: of either (``async def``), or an async generator; ``None`` means no result.
 LookupResult = Union[
-    None,
     QuerySet,
     Iterable[QuerySet],
     AsyncIterator[QuerySet],
-    Awaitable[Union[None, QuerySet, Iterable[QuerySet]]],
+    Awaitable[Union[QuerySet, Iterable[QuerySet], None]],
+    None,
 ]
 
 

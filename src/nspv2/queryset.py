@@ -49,7 +49,7 @@ def sockaddr_to_bytes(address: SockAddr) -> bytes:
         return _SOCKADDR_IN.pack(
             AF_INET, port.to_bytes(2, "big"), ipaddress.IPv4Address(host).packed
         )
-    flowinfo, scope_id = address[2], address[3]  # type: ignore[misc]
+    flowinfo, scope_id = address[2], address[3]
     if "%" in host:
         host, _, zone = host.partition("%")
         if zone.isdigit() and not scope_id:
@@ -66,10 +66,10 @@ def sockaddr_to_bytes(address: SockAddr) -> bytes:
 def sockaddr_from_bytes(raw: bytes) -> SockAddr:
     """A Winsock SOCKADDR as the socket module would write it (bytes for other families)."""
     if len(raw) >= _SOCKADDR_IN.size - 8 and raw[:2] == AF_INET.to_bytes(2, "little"):
-        family, port, addr = _SOCKADDR_IN.unpack_from(raw.ljust(_SOCKADDR_IN.size, b"\0"))
+        _, port, addr = _SOCKADDR_IN.unpack_from(raw.ljust(_SOCKADDR_IN.size, b"\0"))
         return (str(ipaddress.IPv4Address(addr)), int.from_bytes(port, "big"))
     if len(raw) >= _SOCKADDR_IN6.size and raw[:2] == AF_INET6.to_bytes(2, "little"):
-        family, port, flowinfo, addr, scope_id = _SOCKADDR_IN6.unpack_from(raw)
+        _, port, flowinfo, addr, scope_id = _SOCKADDR_IN6.unpack_from(raw)
         return (str(ipaddress.IPv6Address(addr)), int.from_bytes(port, "big"), flowinfo, scope_id)
     return bytes(raw)
 
