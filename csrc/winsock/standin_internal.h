@@ -17,6 +17,10 @@
 
 #define STANDIN_EXPORT __attribute__((visibility("default")))
 
+/* Everything declared from here on stays inside the library even when it is built without
+ * -fvisibility=hidden (setup.py's build, for one): only STANDIN_EXPORT definitions are exported. */
+#pragma GCC visibility push(hidden)
+
 /* ---- lock.c: the global lock and condition variable ---- */
 void standin_lock(void);
 void standin_unlock(void);
@@ -161,5 +165,7 @@ bool queryset_check_result(const GUID *provider, const BYTE *buffer, size_t leng
 void queryset_result_to_client(const WSAQUERYSET2W *result, size_t extent, WSAQUERYSETW *out);
 /* Client-side validation shared by Begin and SetService: NO_ERROR or the error code. */
 INT queryset_validate_client(const WSAQUERYSETW *qs);
+
+#pragma GCC visibility pop
 
 #endif
