@@ -14,8 +14,21 @@ import pytest
 ROOT = Path(__file__).parents[1]
 CSRC = ROOT / "csrc"
 HOSTS = Path(__file__).parent / "hosts"
-WARNINGS = ["-std=c11", "-D_GNU_SOURCE", "-pthread", f"-I{CSRC / 'include'}", "-Wall", "-Wextra", "-Werror"]
-SANITIZE = ["-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+WARNINGS = [
+    "-std=c11",
+    "-D_GNU_SOURCE",
+    "-pthread",
+    f"-I{CSRC / 'include'}",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+]
+SANITIZE = [
+    "-g",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+]
 
 EXPECTED_OK = [
     "startup",
@@ -37,7 +50,9 @@ EXPECTED_OK = [
     "cleanup balance",
 ]
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not on PATH (apt-get install gcc)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("gcc") is None, reason="gcc is not on PATH (apt-get install gcc)"
+)
 
 
 def build(directory: Path, extra: list[str] | None = None) -> Path:
@@ -47,15 +62,32 @@ def build(directory: Path, extra: list[str] | None = None) -> Path:
     library = directory / "libws2standin.so"
     sources = sorted(str(p) for p in (CSRC / "winsock").glob("*.c"))
     subprocess.run(
-        ["gcc", *WARNINGS, *extra, "-fPIC", "-shared", "-fvisibility=hidden", "-o", str(library), *sources],
+        [
+            "gcc",
+            *WARNINGS,
+            *extra,
+            "-fPIC",
+            "-shared",
+            "-fvisibility=hidden",
+            "-o",
+            str(library),
+            *sources,
+        ],
         check=True,
     )
     host = directory / "standin_selftest"
     subprocess.run(
         [
-            "gcc", *WARNINGS, *extra, "-o", str(host),
-            str(HOSTS / "standin_selftest.c"), str(HOSTS / "cprovider.c"),
-            f"-L{directory}", "-lws2standin", f"-Wl,-rpath,{directory}",
+            "gcc",
+            *WARNINGS,
+            *extra,
+            "-o",
+            str(host),
+            str(HOSTS / "standin_selftest.c"),
+            str(HOSTS / "cprovider.c"),
+            f"-L{directory}",
+            "-lws2standin",
+            f"-Wl,-rpath,{directory}",
         ],
         check=True,
     )
@@ -85,7 +117,7 @@ def plain_host(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_selftest_passes(plain_host: Path, tmp_path: Path) -> None:
-    """Protects ws2_32's NSPv2 semantics as the native host checks them (routing, errors, sessions, violations)."""
+    """Protects ws2_32's NSPv2 semantics: routing, errors, sessions, catalog, violations."""
     run_selftest([str(plain_host)], tmp_path / "scratch")
 
 
@@ -98,13 +130,15 @@ def declared_functions() -> set[str]:
 
 
 def test_exports_exactly_the_declared_functions(plain_host: Path) -> None:
-    """Protects the library's ABI: it exports the ws2api.h and standin.h functions and nothing else."""
+    """Protects the ABI: exactly the ws2api.h and standin.h functions are exported."""
     nm = shutil.which("nm")
     if nm is None:
         pytest.skip("nm is not on PATH (apt-get install binutils)")
     output = subprocess.run(
         [nm, "-D", "--defined-only", str(plain_host.parent / "libws2standin.so")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     exported = {line.split()[-1] for line in output.splitlines() if " T " in line}
     assert exported == declared_functions()
@@ -120,9 +154,11 @@ def sanitizers_work(directory: Path) -> bool:
 
 
 def test_selftest_under_sanitizers(tmp_path: Path) -> None:
-    """Protects against memory errors, undefined behaviour and leaks in the stand-in and the C provider."""
+    """Protects against memory errors, undefined behaviour and leaks in the stand-in."""
     if not sanitizers_work(tmp_path):
-        pytest.skip("gcc cannot link -fsanitize=address,undefined (apt-get install libasan8 libubsan1)")
+        pytest.skip(
+            "gcc cannot link -fsanitize=address,undefined (apt-get install libasan8 libubsan1)"
+        )
     host = build(tmp_path / "asan", SANITIZE)
     run_selftest(
         [str(host)],
@@ -137,7 +173,13 @@ def test_selftest_under_valgrind(plain_host: Path, tmp_path: Path) -> None:
     if valgrind is None:
         pytest.skip("valgrind is not on PATH (apt-get install valgrind)")
     run_selftest(
-        [valgrind, "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
-         str(plain_host)],
+        [
+            valgrind,
+            "-q",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            str(plain_host),
+        ],
         tmp_path / "scratch",
     )
