@@ -44,7 +44,7 @@ static const struct {
 
 static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct cp_lookup *g_lookups;
-static atomic_long g_startups, g_cleanups, g_rundowns;
+static atomic_long g_startups, g_cleanups, g_rundowns, g_parked;
 
 static size_t round_up(size_t n) { return (n + sizeof(void *) - 1) & ~(sizeof(void *) - 1); }
 
@@ -95,8 +95,10 @@ static void end_session(struct cp_session *s)
         struct cp_lookup *lk = *link;
         if (lk->session == s) {
             *link = lk->next;
-            if (lk->parked)
+            if (lk->parked) {
+                atomic_fetch_sub(&g_parked, 1);
                 WSAProviderCompleteAsyncCall(lk->parked, WSA_E_CANCELLED);
+            }
             free(lk);
         } else {
             link = &lk->next;
@@ -207,6 +209,7 @@ static VOID WINAPI cp_next(HANDLE async_call, HANDLE lookup, DWORD flags, LPDWOR
         code = lk ? WSAEFAULT : WSA_INVALID_HANDLE;
     } else if (lk->name == PENDING_NAME && !lk->parked) {
         lk->parked = async_call;         /* End completes it */
+        atomic_fetch_add(&g_parked, 1);
         pthread_mutex_unlock(&g_mutex);
         return;
     } else if (lk->parked) {
@@ -245,8 +248,10 @@ static INT WINAPI cp_end(HANDLE lookup)
     HANDLE parked = lk->parked;
     pthread_mutex_unlock(&g_mutex);
     free(lk);
-    if (parked)
+    if (parked) {
+        atomic_fetch_sub(&g_parked, 1);
         WSAProviderCompleteAsyncCall(parked, WSA_E_CANCELLED);
+    }
     return NO_ERROR;
 }
 
@@ -284,3 +289,6 @@ void cprovider_counters(long *startups, long *cleanups, long *rundowns)
     *cleanups = atomic_load(&g_cleanups);
     *rundowns = atomic_load(&g_rundowns);
 }
+
+/* How many NextEx calls are parked now (so a host can End while one certainly runs). */
+long cprovider_parked(void) { return atomic_load(&g_parked); }

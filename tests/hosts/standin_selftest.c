@@ -17,6 +17,7 @@
 
 INT cprovider_routine(NSPV2_ROUTINE *out);
 void cprovider_counters(long *startups, long *cleanups, long *rundowns);
+long cprovider_parked(void);
 
 static int g_failures;
 
@@ -322,7 +323,9 @@ static void test_end_during_next(void)
     CHECK(WSALookupServiceBeginW(&q, LUP_RETURN_ALL, &race.h) == NO_ERROR);
     pthread_t t;
     pthread_create(&t, NULL, next_blocking, &race);
-    sleep_ms(100);
+    for (int i = 0; i < 2000 && cprovider_parked() == 0; i++)
+        sleep_ms(5);                     /* until NextEx is certainly parked in the provider */
+    CHECK(cprovider_parked() == 1);
     CHECK(WSALookupServiceEnd(race.h) == NO_ERROR);
     pthread_join(t, NULL);
     CHECK(race.rc == SOCKET_ERROR && race.error == WSA_E_CANCELLED);
