@@ -418,7 +418,13 @@ def _start_async_next(
     lookup: Lookup, async_call: CData, flags: int, length: CData, buf: CData
 ) -> None:
     """On the event loop: run one async NextEx to its single completion."""
-    task = asyncio.ensure_future(_next_async(lookup, flags, length, buf))
+    try:
+        task = asyncio.ensure_future(_next_async(lookup, flags, length, buf))
+    except BaseException as exc:  # the call must still complete, exactly once
+        bridge.lib.nspv2_complete_async(
+            async_call, _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
+        )
+        return
     lookup.task = task
 
     def done(t: asyncio.Future[Any]) -> None:
@@ -534,7 +540,11 @@ def set_service(
                 return _code(exc, "NSPv2SetServiceEx", guid)
 
         def start() -> None:
-            task = asyncio.ensure_future(run())
+            try:
+                task = asyncio.ensure_future(run())
+            except BaseException as exc:  # the call must still complete, exactly once
+                bridge.lib.nspv2_complete_async(async_call, _code(exc, "NSPv2SetServiceEx", guid))
+                return
             task.add_done_callback(
                 lambda t: bridge.lib.nspv2_complete_async(
                     async_call, int(WSA_E_CANCELLED) if t.cancelled() else t.result()
