@@ -20,6 +20,7 @@ import itertools
 import logging
 import sys
 import threading
+import time
 import uuid
 from typing import Any, AsyncIterator, Dict, Iterator, Optional, Union
 
@@ -145,12 +146,48 @@ def _guid(ptr: CData) -> uuid.UUID:
 # -- errors --------------------------------------------------------------------------------------
 
 
+class ErrorLogLimiter:
+    """At most ``burst`` logged failures per (provider, entry point) in any ``window`` seconds;
+    the rest are counted and reported in one line when logging resumes, so a provider that fails
+    on every call cannot flood the host's log."""
+
+    def __init__(self, burst: int = 10, window: float = 60.0) -> None:
+        self.burst = burst
+        self.window = window
+        self._lock = threading.Lock()
+        self._state: Dict[tuple[Optional[uuid.UUID], str], list[float]] = {}
+
+    def allow(self, key: tuple[Optional[uuid.UUID], str]) -> tuple[bool, int]:
+        """Whether to log now, and how many were suppressed since the last logged one."""
+        now = time.monotonic()
+        with self._lock:
+            # [window start, count in window, suppressed since last logged]
+            state = self._state.setdefault(key, [now, 0.0, 0.0])
+            if now - state[0] >= self.window:
+                state[0], state[1] = now, 0.0
+            if state[1] >= self.burst:
+                state[2] += 1
+                return False, 0
+            state[1] += 1
+            suppressed, state[2] = int(state[2]), 0.0
+            return True, suppressed
+
+
+error_log_limiter = ErrorLogLimiter()
+
+
 def _code(exc: BaseException, where: str, guid: Optional[uuid.UUID]) -> int:
     """The Winsock code for an exception from a provider (or from us), logging what is not a
-    deliberate WinsockError."""
+    deliberate WinsockError: once, with the provider id, the entry point and the traceback."""
     if isinstance(exc, WinsockError) and exc.code != NO_ERROR:
         return exc.code
-    log.error("%s of provider %s failed", where, guid, exc_info=exc)
+    allowed, suppressed = error_log_limiter.allow((guid, where))
+    if allowed:
+        if suppressed:
+            log.error(
+                "%s of provider %s: %d more failures were not logged", where, guid, suppressed
+            )
+        log.error("%s of provider %s failed", where, guid, exc_info=exc)
     return int(WSANO_RECOVERY)
 
 
