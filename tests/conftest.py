@@ -1,0 +1,70 @@
+"""Shared fixtures: a fresh provider GUID per test, serving providers through the Winsock
+stand-in (catalog install + advertise), and the stand-in's contract-violation check after every
+test."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Callable, Iterator, Optional
+
+import pytest
+
+import nspv2
+import nspv2.catalog
+from nspv2._native import Native, load
+
+Serve = Callable[..., uuid.UUID]
+
+
+@pytest.fixture(scope="session")
+def native() -> Native:
+    """cffi's view of the Winsock stand-in and the provider library."""
+    return load()
+
+
+@pytest.fixture
+def provider_id() -> uuid.UUID:
+    """A provider GUID nobody else uses."""
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def serve(provider_id: uuid.UUID) -> Iterator[Serve]:
+    """``serve(provider, namespace=NS_DNS, *, guid=None)``: installs the GUID in the catalog
+    and advertises the provider until the test ends; returns the GUID (the test's own for the
+    first call unless one is given, a fresh one for later calls)."""
+    used: set[uuid.UUID] = set()
+    with contextlib.ExitStack() as stack:
+
+        def start(
+            provider: nspv2.Provider,
+            namespace: int = nspv2.NS_DNS,
+            *,
+            guid: Optional[uuid.UUID] = None,
+            identifier: str = "nspv2 test provider",
+        ) -> uuid.UUID:
+            if guid is None:
+                guid = provider_id if provider_id not in used else uuid.uuid4()
+            used.add(guid)
+            nspv2.catalog.install(guid, identifier, int(namespace))
+            stack.callback(nspv2.catalog.uninstall, guid)
+            stack.enter_context(nspv2.advertise(provider, guid))
+            return guid
+
+        yield start
+
+
+@pytest.fixture(autouse=True)
+def no_violations(native: Native) -> Iterator[None]:
+    """Fails the test if a provider broke the contract in a way the stand-in saw."""
+    native.winsock.StandinResetViolations()
+    yield
+    count = native.winsock.StandinViolationCount()
+    messages = []
+    for i in range(min(count, 256)):
+        buf = native.ffi.new("CHAR[]", 512)
+        native.winsock.StandinGetViolation(i, buf, 512)
+        messages.append(native.ffi.string(buf).decode("utf-8", "replace"))
+    native.winsock.StandinResetViolations()
+    assert count == 0, "stand-in recorded contract violations:\n" + "\n".join(messages)
