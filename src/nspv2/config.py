@@ -79,6 +79,35 @@ def default_files() -> List[Path]:
     return files
 
 
+def check_trusted(path: Path, what: str) -> None:
+    """Refuses ``path`` if another user could change it: it, or a folder above it, is owned by
+    someone other than root or this user, or is writable by group or others (folders with the
+    sticky bit, like /tmp, excepted). On Windows the registry key's ACL protects the
+    configuration (HKLM is writable by administrators only, HKCU by its user)."""
+    if sys.platform == "win32":
+        return
+    import stat
+
+    uid = os.getuid()
+    resolved = Path(os.path.realpath(path))
+    for candidate in [resolved, *resolved.parents]:
+        try:
+            info = os.stat(candidate)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot check the {what}: {exc}") from exc
+        if info.st_uid not in (0, uid):
+            raise ConfigError(
+                f"{path}: refusing the {what}: {candidate} belongs to uid {info.st_uid}, "
+                f"not to root or to this user (uid {uid}); fix the owner with chown"
+            )
+        sticky_dir = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky_dir:
+            raise ConfigError(
+                f"{path}: refusing the {what}: {candidate} is writable by other users "
+                f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod go-w {candidate}`"
+            )
+
+
 def _section_guid(section: str, source: Path) -> uuid.UUID:
     try:
         return uuid.UUID(section.strip().strip("{}"))
@@ -92,6 +121,9 @@ def _section_guid(section: str, source: Path) -> uuid.UUID:
 def read_file(path: Path) -> List[ProviderConfig]:
     """Every provider entry of one INI file; ConfigError naming the file if it is malformed."""
     parser = configparser.ConfigParser(interpolation=None)
+    if not path.exists():
+        return []
+    check_trusted(path, "nspv2 provider configuration")
     try:
         with open(path, encoding="utf-8") as f:
             parser.read_file(f, source=str(path))
@@ -183,6 +215,8 @@ def find(guid: uuid.UUID, config_file: Optional[str] = None) -> ProviderConfig:
 
 def load_class(entry: ProviderConfig) -> type[Provider]:
     """Imports the entry's class, with its folders first on sys.path."""
+    for folder in entry.python_path:
+        check_trusted(Path(folder), f"module folder of provider {{{entry.provider_id}}}")
     for folder in reversed(entry.python_path):
         if folder not in sys.path:
             sys.path.insert(0, folder)
