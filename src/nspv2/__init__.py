@@ -9,6 +9,7 @@ with :func:`lookup`. Winsock's numbers are here under their SDK names (``NS_EMAI
 
 from ._constants import *  # noqa: F403
 from ._constants import __all__ as _constant_names
+from ._runtime import lookup_cancelled
 from .catalog import CatalogEntry
 from .client import lookup, set_service
 from .errors import WinsockError
@@ -32,6 +33,7 @@ __all__ = [
     "WinsockError",
     "advertise",
     "lookup",
+    "lookup_cancelled",
     "set_service",
     *_constant_names,
 ]

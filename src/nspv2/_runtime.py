@@ -15,6 +15,7 @@ stale or made-up handle is simply not found (WSA_INVALID_HANDLE).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import itertools
 import logging
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, AsyncIterator, Dict, Iterator, Optional, Union
+from typing import Any, AsyncIterator, Callable, Dict, Iterator, Optional, Union
 
 from ._constants import (
     LUP_FLUSHPREVIOUS,
@@ -286,15 +287,46 @@ def event_loop() -> asyncio.AbstractEventLoop:
 # -- lookups -------------------------------------------------------------------------------------
 
 
+class AsyncCall:
+    """One NSPv2 asynchronous call (hAsyncCall): completed exactly once, whoever gets there
+    first: the provider's answer, or End cancelling it. Packing happens under the same lock,
+    so nothing is written into a client buffer whose call has already completed."""
+
+    __slots__ = ("done", "handle", "lock")
+
+    def __init__(self, handle: CData) -> None:
+        self.handle = handle
+        self.lock = threading.Lock()
+        self.done = False
+
+    def complete(self, code: int, pack: Optional[Callable[[], int]] = None) -> bool:
+        """Completes with ``code``, or with what ``pack()`` returns; False if already done."""
+        with self.lock:
+            if self.done:
+                return False
+            self.done = True
+            if pack is not None:
+                try:
+                    code = pack()
+                except BaseException as exc:
+                    code = _code(exc, "NSPv2LookupServiceNextEx", None)
+            bridge.lib.nspv2_complete_async(self.handle, code)
+            return True
+
+
 class Lookup:
-    """One lookup handle: the provider's results and the one that did not fit yet."""
+    """One lookup handle: the provider's results, the one that did not fit yet, and the NextEx
+    calls in flight."""
 
     __slots__ = (
         "alock",
+        "calls",
+        "cancel",
         "ended",
         "entry",
         "flags",
         "id",
+        "inline",
         "lock",
         "pending",
         "query",
@@ -310,9 +342,14 @@ class Lookup:
         self.flags = flags
         self.query: Optional[QuerySet] = None
         self.source: Optional[Source] = None
+        #: Results were computed in Begin (no provider code runs in NextEx): answer inline.
+        self.inline = True
         #: The built result that did not fit, kept for the WSAEFAULT retry.
         self.pending: Optional[tuple[CData, list[Any]]] = None
         self.ended = False
+        #: Set by End: the cancel token plain providers check with nspv2.lookup_cancelled().
+        self.cancel = threading.Event()
+        self.calls: set[AsyncCall] = set()
         self.lock = threading.Lock()
         self.alock: Optional[asyncio.Lock] = None
         self.task: Optional[asyncio.Future[Any]] = None
@@ -321,6 +358,14 @@ class Lookup:
 _lookups: Dict[int, Lookup] = {}
 _lookups_lock = threading.Lock()
 _lookup_ids = itertools.count(1)
+_current = threading.local()
+
+
+def lookup_cancelled() -> bool:
+    """Inside a plain provider's lookup generator: whether the client has ended the lookup
+    (NSPv2LookupServiceEnd), so the provider can stop early. Async providers are cancelled."""
+    lookup: Optional[Lookup] = getattr(_current, "lookup", None)
+    return lookup is not None and lookup.cancel.is_set()
 
 
 def _single(result: Any) -> Iterator[Any]:
@@ -358,7 +403,9 @@ def begin(guid_ptr: CData, restrictions: CData, flags: int, session_id: int, out
         query = bridge.marshal.read(restrictions, _wcslen)
         lookup = Lookup(next(_lookup_ids), entry, session, flags)
         lookup.query = query
-        lookup.source = _source(entry.provider.lookup(query, LookupFlags(flags), session))
+        result = entry.provider.lookup(query, LookupFlags(flags), session)
+        lookup.inline = result is None or isinstance(result, (QuerySet, list, tuple))
+        lookup.source = _source(result)
         with _lookups_lock:
             _lookups[lookup.id] = lookup
         with session._lock:
@@ -399,9 +446,32 @@ def _build(lookup: Lookup, result: QuerySet) -> tuple[CData, list[Any]]:
     return bridge.marshal.build(result)
 
 
-def _pack(built: tuple[CData, list[Any]], return_flags: int, length: CData, buf: CData) -> int:
-    code: int = bridge.lib.nspv2_queryset_pack(built[0], return_flags, buf, length)
+def _pack_pending(lookup: Lookup, return_flags: int, length: CData, buf: CData) -> int:
+    """Packs the pending result into the caller's buffer (under the call's lock)."""
+    if lookup.ended:
+        return int(WSA_E_CANCELLED)
+    if lookup.pending is None:
+        return int(WSA_E_NO_MORE)
+    code: int = bridge.lib.nspv2_queryset_pack(lookup.pending[0], return_flags, buf, length)
+    if code != WSAEFAULT:
+        lookup.pending = None
     return code
+
+
+_workers: Optional[concurrent.futures.ThreadPoolExecutor] = None
+_workers_lock = threading.Lock()
+#: Plain providers' generators run here, never on the calling Winsock thread.
+WORKER_THREADS = 32
+
+
+def worker_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            _workers = concurrent.futures.ThreadPoolExecutor(
+                WORKER_THREADS, thread_name_prefix="nspv2-worker"
+            )
+        return _workers
 
 
 def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: CData) -> int:
@@ -411,79 +481,113 @@ def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: C
             lookup = _lookups.get(lookup_id)
         if lookup is None:
             return int(WSA_INVALID_HANDLE)
-        if isinstance(lookup.source, Iterator) or lookup.source is None:
-            return _next_sync(lookup, flags, length, buf)
-        event_loop().call_soon_threadsafe(_start_async_next, lookup, async_call, flags, length, buf)
+        call = AsyncCall(async_call)
+        with lookup.lock:
+            if lookup.ended:
+                return int(WSA_E_CANCELLED)
+            lookup.calls.add(call)
+        source = lookup.source
+        if source is None or lookup.inline:
+            _next_sync(lookup, call, flags, length, buf)
+        elif isinstance(source, Iterator):
+            worker_pool().submit(_next_sync, lookup, call, flags, length, buf)
+        else:
+            event_loop().call_soon_threadsafe(_start_async_next, lookup, call, flags, length, buf)
         return int(bridge.lib.NSPV2_PENDING)
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid if lookup else None)
 
 
-def _next_sync(lookup: Lookup, flags: int, length: CData, buf: CData) -> int:
-    return_flags = _return_flags(lookup, flags)
+def _finish(lookup: Lookup, call: AsyncCall, code: int, pack: Optional[Callable[[], int]]) -> None:
+    call.complete(code, pack)
     with lookup.lock:
-        if lookup.ended:
-            return int(WSA_E_CANCELLED)
-        if flags & LUP_FLUSHPREVIOUS:
-            lookup.pending = None
-        if lookup.pending is None:
-            source = lookup.source
-            assert source is None or isinstance(source, Iterator)
-            try:
-                while True:
-                    if source is None:
-                        return int(WSA_E_NO_MORE)
-                    result = next(source)
-                    if _wanted(lookup, result, return_flags):
-                        break
-            except StopIteration:
-                lookup.source = None
-                return int(WSA_E_NO_MORE)
-            except BaseException:
-                lookup.source = None  # a failed generator is finished
-                raise
+        lookup.calls.discard(call)
+
+
+def _next_sync(lookup: Lookup, call: AsyncCall, flags: int, length: CData, buf: CData) -> None:
+    """One NextEx of a plain provider: inline, or on a worker thread for generators."""
+    return_flags = _return_flags(lookup, flags)
+    code = int(WSA_E_NO_MORE)
+    pack: Optional[Callable[[], int]] = None
+    _current.lookup = lookup
+    try:
+        with lookup.lock:
             if lookup.ended:
-                return int(WSA_E_CANCELLED)
-            lookup.pending = _build(lookup, result)
-        code = _pack(lookup.pending, return_flags, length, buf)
-        if code != WSAEFAULT:
-            lookup.pending = None
-        return code
+                code = int(WSA_E_CANCELLED)
+            else:
+                if flags & LUP_FLUSHPREVIOUS:
+                    lookup.pending = None
+                if lookup.pending is None:
+                    result = _next_wanted(lookup, return_flags)
+                    if result is not None:
+                        lookup.pending = _build(lookup, result)
+                if lookup.pending is not None:
+                    pack = lambda: _pack_pending(lookup, return_flags, length, buf)  # noqa: E731
+    except BaseException as exc:
+        code = _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
+    finally:
+        _current.lookup = None
+    if pack is not None:
+        with lookup.lock:  # the pending result is the lookup's: pack it under its lock
+            call.complete(code, pack)
+            lookup.calls.discard(call)
+    else:
+        _finish(lookup, call, code, None)
+
+
+def _next_wanted(lookup: Lookup, return_flags: int) -> Optional[QuerySet]:
+    """The next result the flags ask for, or None at the end (the source is then dropped)."""
+    source = lookup.source
+    assert source is None or isinstance(source, Iterator)
+    try:
+        while source is not None:
+            result = next(source)
+            if _wanted(lookup, result, return_flags):
+                return result  # type: ignore[no-any-return]
+    except StopIteration:
+        pass
+    except BaseException:
+        lookup.source = None  # a failed generator is finished
+        raise
+    lookup.source = None
+    return None
 
 
 def _start_async_next(
-    lookup: Lookup, async_call: CData, flags: int, length: CData, buf: CData
+    lookup: Lookup, call: AsyncCall, flags: int, length: CData, buf: CData
 ) -> None:
     """On the event loop: run one async NextEx to its single completion."""
+    return_flags = _return_flags(lookup, flags)
     try:
-        task = asyncio.ensure_future(_next_async(lookup, flags, length, buf))
+        task = asyncio.ensure_future(_next_async(lookup, flags, return_flags))
     except BaseException as exc:  # the call must still complete, exactly once
-        bridge.lib.nspv2_complete_async(
-            async_call, _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
-        )
+        _finish(lookup, call, _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid), None)
         return
     lookup.task = task
 
     def done(t: asyncio.Future[Any]) -> None:
+        pack: Optional[Callable[[], int]] = None
         if t.cancelled():
             code = int(WSA_E_CANCELLED)
         elif (exc := t.exception()) is not None:
             code = _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
         else:
             code = t.result()
+            if code == NO_ERROR:
+                pack = lambda: _pack_pending(lookup, return_flags, length, buf)  # noqa: E731
         if lookup.task is t:
             lookup.task = None
-        bridge.lib.nspv2_complete_async(async_call, code)
+        _finish(lookup, call, code, pack)
 
     task.add_done_callback(done)
     if lookup.ended:
         task.cancel()
 
 
-async def _next_async(lookup: Lookup, flags: int, length: CData, buf: CData) -> int:
+async def _next_async(lookup: Lookup, flags: int, return_flags: int) -> int:
+    """Gets the next wanted result into ``lookup.pending``: NO_ERROR (pack it) or a code."""
     if lookup.alock is None:
         lookup.alock = asyncio.Lock()
-    return_flags = _return_flags(lookup, flags)
     async with lookup.alock:
         if lookup.ended:
             return int(WSA_E_CANCELLED)
@@ -507,12 +611,7 @@ async def _next_async(lookup: Lookup, flags: int, length: CData, buf: CData) -> 
                 lookup.source = None
                 raise
             lookup.pending = _build(lookup, result)
-        if lookup.ended:
-            return int(WSA_E_CANCELLED)
-        code = _pack(lookup.pending, return_flags, length, buf)
-        if code != WSAEFAULT:
-            lookup.pending = None
-        return code
+        return int(NO_ERROR)
 
 
 def end(lookup_id: int) -> int:
@@ -523,14 +622,19 @@ def end(lookup_id: int) -> int:
         if lookup is None:
             return int(WSA_INVALID_HANDLE)
         lookup.ended = True
+        lookup.cancel.set()
         with lookup.session._lock:
             lookup.session.lookups.discard(lookup_id)
+        # NextEx calls in flight complete now with WSA_E_CANCELLED, whatever the provider does.
+        for call in list(lookup.calls):
+            call.complete(int(WSA_E_CANCELLED))
         source = lookup.source
         if isinstance(source, Iterator):
-            # Close a generator now unless a NextEx is inside it; that NextEx sees `ended`.
+            # Close a generator now unless a NextEx is inside it; that one sees `ended`.
             if lookup.lock.acquire(blocking=False):
                 try:
                     lookup.source = None
+                    lookup.pending = None
                     close = getattr(source, "close", None)
                     if close is not None:
                         close()
