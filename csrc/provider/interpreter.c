@@ -126,9 +126,10 @@ static int version_matches(void)
     const char *running = Py_GetVersion();
     if (strncmp(running, built, strlen(built)) == 0)
         return 1;
-    nspv2_log("this provider library was built for Python %d.%d but the process runs Python %.16s;"
+    int shown = (int)strcspn(running, " ");
+    nspv2_log("this provider library was built for Python %d.%d but the process runs Python %.*s;"
               " install nspv2 into the Python the host uses", PY_MAJOR_VERSION, PY_MINOR_VERSION,
-              running);
+              shown, running);
     return 0;
 }
 

@@ -1,0 +1,175 @@
+"""Asynchronous completion for real: many lookups in flight, and End cancelling a running NextEx."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, AsyncIterator, Iterator
+
+from conftest import Serve
+
+import nspv2
+from nspv2._marshal import Marshal
+from nspv2._native import Native
+
+IN_FLIGHT = 1000
+
+
+class SlowAsync(nspv2.Provider):
+    """Awaits 20 ms per lookup, counting how many wait at once."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.most_waiting = 0
+
+    async def lookup(self, query: nspv2.QuerySet, flags: Any, session: Any) -> Any:
+        self.waiting += 1
+        self.most_waiting = max(self.most_waiting, self.waiting)
+        await asyncio.sleep(0.02)
+        self.waiting -= 1
+        return [nspv2.QuerySet(instance_name=query.instance_name)]
+
+
+def test_thousand_async_lookups_in_flight_all_complete(serve: Serve) -> None:
+    """1,000 lookups against a provider awaiting 20 ms each all complete, concurrently: NextEx
+    returns at once and completes from the runtime's event loop, not from the calling thread."""
+    provider = SlowAsync()
+    serve(provider)
+    barrier = threading.Barrier(IN_FLIGHT)
+
+    def one(i: int) -> str:
+        barrier.wait()
+        [result] = nspv2.lookup(f"n{i}", namespace=nspv2.NS_DNS)
+        return result.instance_name or ""
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        names = list(pool.map(one, range(IN_FLIGHT)))
+    elapsed = time.monotonic() - started
+    assert names == [f"n{i}" for i in range(IN_FLIGHT)]
+    assert provider.most_waiting > 100, "lookups did not overlap"
+    assert elapsed < 60
+
+
+def raw_begin(native: Native, name: str) -> Any:
+    ffi = native.ffi
+    qs, _keep = Marshal(ffi).build(
+        nspv2.QuerySet(instance_name=name, namespace=nspv2.NS_DNS), "WSAQUERYSETW"
+    )
+    handle = ffi.new("HANDLE *")
+    assert native.winsock.WSALookupServiceBeginW(qs, nspv2.LUP_RETURN_ALL, handle) == 0
+    return handle[0]
+
+
+def next_in_thread(native: Native, handle: Any) -> tuple[list[int], threading.Thread]:
+    outcome: list[int] = []
+
+    def run() -> None:
+        ffi = native.ffi
+        buf = ffi.new("char[]", 4096)
+        length = ffi.new("DWORD *", 4096)
+        rc = native.winsock.WSALookupServiceNextW(
+            handle, nspv2.LUP_RETURN_ALL, length, ffi.cast("WSAQUERYSETW *", buf)
+        )
+        outcome.append(native.winsock.WSAGetLastError() if rc != 0 else 0)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return outcome, thread
+
+
+def test_end_cancels_running_next_of_a_provider_that_ignores_it(
+    serve: Serve, native: Native
+) -> None:
+    """End during a NextEx whose plain generator blocks (and never checks the token) completes
+    that NextEx with WSA_E_CANCELLED at once: the completion is not held hostage."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    class Stubborn(nspv2.Provider):
+        def lookup(self, query: Any, flags: Any, session: Any) -> Iterator[nspv2.QuerySet]:
+            entered.set()
+            release.wait(10)
+            yield nspv2.QuerySet(instance_name="late")
+
+    serve(Stubborn())
+    assert native.winsock.WSAStartup(0x0202, native.ffi.new("WSADATA *")) == 0
+    try:
+        handle = raw_begin(native, "x")
+        outcome, thread = next_in_thread(native, handle)
+        assert entered.wait(5)
+        started = time.monotonic()
+        assert native.winsock.WSALookupServiceEnd(handle) == 0
+        thread.join(5)
+        assert not thread.is_alive()
+        assert outcome == [nspv2.WSA_E_CANCELLED]
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+        native.winsock.WSACleanup()
+
+
+def test_end_cancels_async_provider_task_and_plain_token(serve: Serve, native: Native) -> None:
+    """End cancels an async provider's task (it sees CancelledError) and sets the cancel token a
+    plain generator checks with nspv2.lookup_cancelled()."""
+    cancelled = threading.Event()
+    token_seen = threading.Event()
+    entered = threading.Event()
+
+    class Waiting(nspv2.Provider):
+        async def lookup(
+            self, query: Any, flags: Any, session: Any
+        ) -> AsyncIterator[nspv2.QuerySet]:
+            entered.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            yield nspv2.QuerySet(instance_name="never")
+
+    class Polite(nspv2.Provider):
+        def lookup(self, query: Any, flags: Any, session: Any) -> Iterator[nspv2.QuerySet]:
+            entered.set()
+            deadline = time.monotonic() + 10
+            while not nspv2.lookup_cancelled() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if nspv2.lookup_cancelled():
+                token_seen.set()
+            yield from ()
+
+    for provider, flag in ((Waiting(), cancelled), (Polite(), token_seen)):
+        entered.clear()
+        guid = serve(provider)
+        assert native.winsock.WSAStartup(0x0202, native.ffi.new("WSADATA *")) == 0
+        try:
+            handle = raw_begin(native, "x")
+            outcome, thread = next_in_thread(native, handle)
+            assert entered.wait(5)
+            assert native.winsock.WSALookupServiceEnd(handle) == 0
+            thread.join(5)
+            assert outcome == [nspv2.WSA_E_CANCELLED]
+            assert flag.wait(5), f"{type(provider).__name__} did not see the cancellation"
+        finally:
+            native.winsock.WSACleanup()
+        nspv2.catalog.enable(guid, False)
+
+
+def test_end_twice_and_garbage_handles(serve: Serve, native: Native) -> None:
+    """A second End of the same lookup is WSA_INVALID_HANDLE and harmless."""
+
+    class One(nspv2.Provider):
+        def lookup(self, query: Any, flags: Any, session: Any) -> Any:
+            return nspv2.QuerySet(instance_name="one")
+
+    serve(One())
+    assert native.winsock.WSAStartup(0x0202, native.ffi.new("WSADATA *")) == 0
+    try:
+        handle = raw_begin(native, "x")
+        assert native.winsock.WSALookupServiceEnd(handle) == 0
+        assert native.winsock.WSALookupServiceEnd(handle) == -1
+        assert native.winsock.WSAGetLastError() == nspv2.WSA_INVALID_HANDLE
+    finally:
+        native.winsock.WSACleanup()
