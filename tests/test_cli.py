@@ -1,0 +1,79 @@
+"""The ``nspv2`` command: ``paths --json`` and ``example`` (the main job: the native host serves
+the built-in example provider and looks names up through Winsock)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def nspv2_command(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Runs the installed console script (or the module, where the script is not beside this
+    Python)."""
+    script = Path(sys.executable).parent / ("nspv2.exe" if os.name == "nt" else "nspv2")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "nspv2.cli"]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_paths_json() -> None:
+    """`nspv2 paths --json` prints a JSON object of absolute paths that exist."""
+    done = nspv2_command("paths", "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert isinstance(found, dict)
+    expected = {"provider", "host"} | ({"winsock"} if sys.platform != "win32" else set())
+    assert expected <= set(found)
+    for key, value in found.items():
+        path = Path(value)
+        assert path.is_absolute(), (key, value)
+        assert path.exists(), (key, value)
+
+
+def test_paths_plain() -> None:
+    """`nspv2 paths` prints one `key: path` line per built part."""
+    done = nspv2_command("paths")
+    assert done.returncode == 0, done.stderr
+    keys = {line.split(": ", 1)[0] for line in done.stdout.splitlines()}
+    assert {"provider", "host"} <= keys
+
+
+@pytest.fixture
+def example_env(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The example gets its own catalog file, so it cannot meet another run's entries."""
+    monkeypatch.setenv("NSPV2_STANDIN_CATALOG", str(tmp_path / "catalog.txt"))
+
+
+def test_example(example_env) -> None:
+    """`nspv2 example` exits 0 and prints alice@example.test's mail hosts (192.0.2.25:25) and
+    the alias line of ftp.example.test."""
+    done = nspv2_command("example")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    alice = [line for line in lines if line.startswith("alice@example.test:")]
+    assert alice, done.stdout
+    assert any("192.0.2.25:25" in line for line in alice), done.stdout
+    assert any("198.51.100.25:25" in line for line in alice), done.stdout
+    assert any(
+        re.match(r"ftp\.example\.test: .*alias of www\.example\.test", line) for line in lines
+    ), done.stdout
+    assert any(line.startswith("www.example.test:") and "192.0.2.10" in line for line in lines), (
+        done.stdout
+    )
+
+
+def test_example_unknown_name(example_env) -> None:
+    """`nspv2 example NAME` for a name the zone lacks reports WSASERVICE_NOT_FOUND (10108) and
+    exits 1, without a crash."""
+    done = nspv2_command("example", "nobody@example.test")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "nobody@example.test: not found" in done.stdout
+    assert "10108" in done.stdout
+    assert "Traceback" not in done.stderr
