@@ -173,3 +173,34 @@ def test_end_twice_and_garbage_handles(serve: Serve, native: Native) -> None:
         assert native.winsock.WSAGetLastError() == nspv2.WSA_INVALID_HANDLE
     finally:
         native.winsock.WSACleanup()
+
+
+def test_unadvertise_completes_lookups_in_flight(native: Native, provider_id: Any) -> None:
+    """Withdrawing a provider whose lookup is waiting completes that NextEx with a code and
+    leaves none of its lookups or sessions behind."""
+    from nspv2 import _runtime
+
+    entered = threading.Event()
+
+    class Forever(nspv2.Provider):
+        async def lookup(self, query: Any, flags: Any, session: Any) -> AsyncIterator[Any]:
+            entered.set()
+            await asyncio.Event().wait()
+            yield nspv2.QuerySet()
+
+    nspv2.catalog.install(provider_id, "forever", nspv2.NS_DNS)
+    try:
+        assert native.winsock.WSAStartup(0x0202, native.ffi.new("WSADATA *")) == 0
+        with nspv2.advertise(Forever(), provider_id):
+            handle = raw_begin(native, "x")
+            outcome, thread = next_in_thread(native, handle)
+            assert entered.wait(5)
+        thread.join(5)
+        assert not thread.is_alive()
+        assert outcome == [nspv2.WSA_E_CANCELLED]
+        assert not [lk for lk in _runtime._lookups.values() if lk.entry.guid == provider_id]
+        assert not [s for s in _runtime._sessions.values() if s.provider_id == provider_id]
+        native.winsock.WSALookupServiceEnd(handle)
+    finally:
+        native.winsock.WSACleanup()
+        nspv2.catalog.uninstall(provider_id)

@@ -108,8 +108,17 @@ def register(provider: Provider, guid: uuid.UUID) -> ProviderEntry:
 
 
 def unregister(guid: uuid.UUID) -> None:
+    """Stops serving ``guid`` (after WSAUnadvertiseProvider): its lookups still open are ended,
+    completing their NextEx calls in flight with WSA_E_CANCELLED, and its sessions dropped."""
     with _providers_lock:
         _providers.pop(guid, None)
+    with _lookups_lock:
+        orphans = [i for i, lookup in _lookups.items() if lookup.entry.guid == guid]
+    for lookup_id in orphans:
+        end(lookup_id)
+    with _sessions_lock:
+        for session_id in [i for i, s in _sessions.items() if s.provider_id == guid]:
+            _sessions.pop(session_id).closed = True
 
 
 def _entry(guid: uuid.UUID) -> ProviderEntry:
