@@ -115,7 +115,7 @@ def test_missing_file(tmp_path, provider_id) -> None:
     missing = tmp_path / "nope.ini"
     with pytest.raises(ConfigError) as info:
         config.find(provider_id, str(missing))
-    assert_names_file_and_fix(info.value, missing, "does not exist")
+    assert_names_file_and_fix(info.value, missing, "does not exist", "create it")
 
 
 def test_malformed_ini(tmp_path, provider_id) -> None:

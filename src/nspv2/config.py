@@ -192,7 +192,10 @@ def find(guid: uuid.UUID, config_file: Optional[str] = None) -> ProviderConfig:
     if chosen is not None:
         files = [chosen]
         if not chosen.exists():
-            raise ConfigError(f"{chosen}: the nspv2 provider configuration file does not exist")
+            raise ConfigError(
+                f"{chosen}: the nspv2 provider configuration file does not exist; create it "
+                f"or name an existing file (--config, NSPv2SetConfigFile, set_config_file)"
+            )
     elif sys.platform == "win32":
         entry = _read_registry(guid)
         if entry is not None:
