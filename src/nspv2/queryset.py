@@ -12,7 +12,7 @@ import ipaddress
 import struct
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 from ._constants import (
     AF_INET,
@@ -57,10 +57,21 @@ def sockaddr_to_bytes(address: SockAddr) -> bytes:
     return _SOCKADDR_IN6.pack(
         AF_INET6,
         port.to_bytes(2, "big"),
-        int(flowinfo),
+        _ulong(flowinfo, address),
         ipaddress.IPv6Address(host).packed,
-        int(scope_id),
+        _ulong(scope_id, address),
     )
+
+
+def _ulong(value: Any, address: object) -> int:
+    """A flowinfo / scope id as the 32-bit ULONG it is stored in (ValueError if it does not fit)."""
+    try:
+        n = int(value)
+    except OverflowError as exc:  # int(float("inf"))
+        raise ValueError(f"invalid socket address {address!r}") from exc
+    if not 0 <= n <= 0xFFFFFFFF:
+        raise ValueError(f"invalid socket address {address!r}: {n} does not fit in 32 bits")
+    return n
 
 
 def sockaddr_from_bytes(raw: bytes) -> SockAddr:
