@@ -161,6 +161,8 @@ class Marshal:
             qs.dwNumberOfCsAddrs = len(result.addresses)
             qs.lpcsaBuffer = csa
         if result.blob is not None:
+            if not isinstance(result.blob, (bytes, bytearray, memoryview)):
+                raise TypeError(f"blob must be bytes, not {type(result.blob).__name__}")
             data = bytes(result.blob)
             b = ffi.new("BLOB *")
             keep.append(b)

@@ -616,8 +616,12 @@ async def _next_async(lookup: Lookup, flags: int, return_flags: int) -> int:
                 return int(WSA_E_NO_MORE)
             except asyncio.CancelledError:
                 raise
-            except BaseException:
+            except BaseException as exc:
                 lookup.source = None
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    # asyncio re-raises these out of run_forever(): the event loop thread
+                    # would die and every later async call hang. Answer here instead.
+                    return _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
                 raise
             lookup.pending = _build(lookup, result)
         return int(NO_ERROR)

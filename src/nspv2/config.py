@@ -226,7 +226,7 @@ def load_class(entry: ProviderConfig) -> type[Provider]:
     module_name, _, class_name = entry.class_spec.partition(":")
     try:
         module = importlib.import_module(module_name.strip())
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit at import too: a host must get a clear error
         raise ConfigError(
             f"{entry.source}: provider {{{entry.provider_id}}}: cannot import {module_name!r} "
             f"({type(exc).__name__}: {exc}); check `class` and `path`"
@@ -249,4 +249,12 @@ def load_class(entry: ProviderConfig) -> type[Provider]:
 
 def load_provider(guid: uuid.UUID, config_file: Optional[str] = None) -> Provider:
     """An instance of the class configured for ``guid``."""
-    return load_class(find(guid, config_file))()
+    entry = find(guid, config_file)
+    cls = load_class(entry)
+    try:
+        return cls()
+    except BaseException as exc:
+        raise ConfigError(
+            f"{entry.source}: provider {{{guid}}}: cannot create {entry.class_spec} "
+            f"({type(exc).__name__}: {exc}); its __init__ must succeed without arguments"
+        ) from exc
