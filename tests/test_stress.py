@@ -265,6 +265,7 @@ def test_stress_every_call_completes_once_nothing_lost_nothing_leaked(
         assert provider.startups == provider.closed + sum(
             1 for s in _runtime._sessions.values() if s.provider_id == guid
         )
-    assert after - before < 16 * 1024 * 1024, f"RSS grew by {(after - before) / 1e6:.1f} MB"
+    if not os.environ.get("NSPV2_SANITIZED"):  # ASan's quarantine holds freed memory on purpose
+        assert after - before < 16 * 1024 * 1024, f"RSS grew by {(after - before) / 1e6:.1f} MB"
     elapsed = time.monotonic() - started
     print(f"{TOTAL} lookups in {elapsed:.1f} s; RSS {before / 1e6:.1f} -> {after / 1e6:.1f} MB")
