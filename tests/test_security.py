@@ -1,0 +1,80 @@
+"""One lookup's failure never exposes another lookup's or another session's data."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from conftest import Serve
+
+import nspv2
+from nspv2._marshal import Marshal
+from nspv2._native import Native
+
+
+class Secrets(nspv2.Provider):
+    """Answers each session with its own secret; the name "crash" fails mid-lookup."""
+
+    def startup(self, session: nspv2.Session) -> None:
+        session.data["secret"] = f"secret-of-session-{session.id}"
+
+    def lookup(self, query: nspv2.QuerySet, flags: Any, session: nspv2.Session) -> Iterator[Any]:
+        if query.instance_name == "crash":
+            raise RuntimeError("provider crash")
+        yield nspv2.QuerySet(instance_name=session.data["secret"], blob=b"x" * 5000)
+
+
+def begin(native: Native, name: str) -> Any:
+    qs, _keep = Marshal(native.ffi).build(
+        nspv2.QuerySet(instance_name=name, namespace=nspv2.NS_DNS), "WSAQUERYSETW"
+    )
+    handle = native.ffi.new("HANDLE *")
+    assert native.winsock.WSALookupServiceBeginW(qs, nspv2.LUP_RETURN_ALL, handle) == 0
+    return handle[0]
+
+
+def next_result(native: Native, handle: Any, size: int) -> tuple[int, str, int]:
+    ffi = native.ffi
+    buf = ffi.new("char[]", size)
+    length = ffi.new("DWORD *", size)
+    out = ffi.cast("WSAQUERYSETW *", buf)
+    if native.winsock.WSALookupServiceNextW(handle, nspv2.LUP_RETURN_ALL, length, out) != 0:
+        return native.winsock.WSAGetLastError(), "", length[0]
+    text = Marshal(ffi).read_wstr(out.lpszServiceInstanceName, lambda p: len(ffi.string(p)))
+    return 0, text or "", length[0]
+
+
+def test_crash_in_one_session_never_shows_another_sessions_pending_result(
+    serve: Serve, native: Native
+) -> None:
+    """Client A leaves a result pending (WSAEFAULT); client B's lookup crashes; B never receives
+    A's result and A's retry still gets exactly its own."""
+    serve(Secrets())
+    ws = native.winsock
+    a, b = ws.StandinClientCreate(), ws.StandinClientCreate()
+    try:
+        assert ws.StandinClientAttach(a) == 0
+        assert ws.WSAStartup(0x0202, native.ffi.new("WSADATA *")) == 0
+        handle_a = begin(native, "mine")
+        code, _, needed = next_result(native, handle_a, 256)
+        assert code == nspv2.WSAEFAULT
+
+        assert ws.StandinClientAttach(b) == 0
+        assert ws.WSAStartup(0x0202, native.ffi.new("WSADATA *")) == 0
+        crashed = begin(native, "crash")
+        assert next_result(native, crashed, 256)[:2] == (nspv2.WSANO_RECOVERY, "")
+        assert next_result(native, crashed, 65536)[:2] == (nspv2.WSA_E_NO_MORE, "")
+        ws.WSALookupServiceEnd(crashed)
+        handle_b = begin(native, "other")
+        code, secret_b, _ = next_result(native, handle_b, 65536)
+        assert code == 0 and secret_b.startswith("secret-of-session-")
+        ws.WSALookupServiceEnd(handle_b)
+        assert ws.WSACleanup() == 0
+
+        assert ws.StandinClientAttach(a) == 0
+        code, secret_a, _ = next_result(native, handle_a, needed)
+        assert code == 0 and secret_a.startswith("secret-of-session-")
+        assert secret_a != secret_b
+        ws.WSALookupServiceEnd(handle_a)
+        assert ws.WSACleanup() == 0
+    finally:
+        ws.StandinClientAttach(0)
