@@ -32,6 +32,13 @@ def begin(native: Native, name: str) -> Any:
     return handle[0]
 
 
+def wcslen(p: Any) -> int:
+    n = 0
+    while p[n] != 0:
+        n += 1
+    return n
+
+
 def next_result(native: Native, handle: Any, size: int) -> tuple[int, str, int]:
     ffi = native.ffi
     buf = ffi.new("char[]", size)
@@ -39,7 +46,7 @@ def next_result(native: Native, handle: Any, size: int) -> tuple[int, str, int]:
     out = ffi.cast("WSAQUERYSETW *", buf)
     if native.winsock.WSALookupServiceNextW(handle, nspv2.LUP_RETURN_ALL, length, out) != 0:
         return native.winsock.WSAGetLastError(), "", length[0]
-    text = Marshal(ffi).read_wstr(out.lpszServiceInstanceName, lambda p: len(ffi.string(p)))
+    text = Marshal(ffi).read_wstr(out.lpszServiceInstanceName, wcslen)
     return 0, text or "", length[0]
 
 
