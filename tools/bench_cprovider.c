@@ -1,0 +1,372 @@
+/* The benchmark's C provider (tools/bench): the same answers as the Python provider that
+ * tools/bench writes, packed by hand against the routine table, so the benchmark can show what
+ * the architecture costs with no Python in it (its physical limit). Modelled on
+ * tests/hosts/cprovider.c, which answers different names.
+ *
+ *   one.bench    one result: the name and one IPv4 address
+ *   ten.bench    one result: the name, five IPv4 and five IPv6 addresses and a 1 KiB blob
+ *   many.bench   ten results, each the name and one IPv4 address
+ *   big.bench    one result: the name, one IPv4 address and a 16 KiB blob (beyond a 4 KiB buffer)
+ *   async.bench  one IPv4 result, completed 20 ms after NextEx by a timer thread
+ *
+ * A too-small buffer gets WSAEFAULT with the required length and keeps the result for the retry.
+ * One mutex guards the lookups; calls into Winsock happen outside it, except the timer's. */
+#include "nspv2/ws2types.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BLOB_MAX 16384
+#define ASYNC_DELAY_NS 20000000L
+
+struct answer {
+    const char *name;
+    int results, v4, v6;
+    ULONG blob;
+    bool async;
+};
+
+static const struct answer k_answers[] = {
+    {"one.bench", 1, 1, 0, 0, false},     {"ten.bench", 1, 5, 5, 1024, false},
+    {"many.bench", 10, 1, 0, 0, false},   {"big.bench", 1, 1, 0, BLOB_MAX, false},
+    {"async.bench", 1, 1, 0, 0, true},
+};
+#define NANSWERS ((int)(sizeof k_answers / sizeof k_answers[0]))
+
+struct bp_session {
+    GUID provider;
+};
+
+struct bp_lookup {
+    struct bp_lookup *prev, *next;
+    struct bp_session *session;
+    const struct answer *answer;
+    DWORD flags;
+    int delivered;
+    /* a parked async NextEx */
+    HANDLE call;
+    LPDWORD length;
+    LPWSAQUERYSET2W buffer;
+    struct timespec due;
+    struct bp_lookup *queue_next;
+};
+
+static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_timer_cond = PTHREAD_COND_INITIALIZER;
+static struct bp_lookup *g_lookups;
+static struct bp_lookup *g_queue_head, *g_queue_tail;
+static bool g_timer_started;
+static BYTE g_blob[BLOB_MAX];
+
+static size_t round_up(size_t n) { return (n + sizeof(void *) - 1) & ~(sizeof(void *) - 1); }
+
+static const struct answer *find_answer(const WCHAR *w)
+{
+    for (int i = 0; w && i < NANSWERS; i++) {
+        const char *n = k_answers[i].name;
+        size_t j = 0;
+        while (n[j] && w[j] == (WCHAR)n[j])
+            j++;
+        if (n[j] == 0 && w[j] == 0)
+            return &k_answers[i];
+    }
+    return NULL;
+}
+
+static bool is_live(const struct bp_lookup *lk)    /* g_mutex held */
+{
+    for (const struct bp_lookup *p = g_lookups; p; p = p->next)
+        if (p == lk)
+            return true;
+    return false;
+}
+
+static void unlink_lookup(struct bp_lookup *lk)    /* g_mutex held */
+{
+    if (lk->prev)
+        lk->prev->next = lk->next;
+    else
+        g_lookups = lk->next;
+    if (lk->next)
+        lk->next->prev = lk->prev;
+}
+
+/* Packs one result of lk into out; returns 0, or the required length if capacity is short. */
+static DWORD pack_result(const struct bp_lookup *lk, DWORD capacity, LPWSAQUERYSET2W out)
+{
+    const struct answer *a = lk->answer;
+    size_t name_len = strlen(a->name);
+    size_t name_bytes = (name_len + 1) * sizeof(WCHAR);
+    bool want_name = (lk->flags & LUP_RETURN_NAME) != 0;
+    bool want_addr = (lk->flags & LUP_RETURN_ADDR) != 0;
+    bool want_blob = (lk->flags & LUP_RETURN_BLOB) != 0 && a->blob > 0;
+    size_t naddr = (size_t)(a->v4 + a->v6);
+    size_t need = round_up(sizeof(WSAQUERYSET2W)) + round_up(sizeof(GUID)) +
+                  (want_name ? round_up(name_bytes) : 0) +
+                  (want_addr ? naddr * round_up(sizeof(CSADDR_INFO)) +
+                                   (size_t)a->v4 * round_up(sizeof(SOCKADDR_IN)) +
+                                   (size_t)a->v6 * round_up(sizeof(SOCKADDR_IN6))
+                             : 0) +
+                  (want_blob ? round_up(sizeof(BLOB)) + round_up(a->blob) : 0);
+    if (need > capacity)
+        return (DWORD)need;
+
+    BYTE *cursor = (BYTE *)out + round_up(sizeof(WSAQUERYSET2W));
+    memset(out, 0, sizeof *out);
+    out->dwSize = sizeof(WSAQUERYSET2W);
+    out->dwNameSpace = NS_DNS;
+    out->lpNSProviderId = memcpy(cursor, &lk->session->provider, sizeof(GUID));
+    cursor += round_up(sizeof(GUID));
+    if (want_name) {
+        WCHAR *w = (WCHAR *)(void *)cursor;
+        for (size_t i = 0; i < name_len; i++)
+            w[i] = (WCHAR)a->name[i];
+        w[name_len] = 0;
+        out->lpszServiceInstanceName = w;
+        cursor += round_up(name_bytes);
+    }
+    if (want_addr) {
+        CSADDR_INFO *csa = (CSADDR_INFO *)(void *)cursor;
+        cursor += naddr * round_up(sizeof(CSADDR_INFO));
+        memset(csa, 0, naddr * sizeof *csa);
+        for (int i = 0; i < a->v4 + a->v6; i++) {
+            if (i < a->v4) {
+                SOCKADDR_IN *sin = (SOCKADDR_IN *)(void *)cursor;
+                memset(sin, 0, sizeof *sin);
+                sin->sin_family = AF_INET;
+                sin->sin_addr[0] = 10;
+                sin->sin_addr[3] = (BYTE)(i + 1);
+                csa[i].RemoteAddr.lpSockaddr = (LPSOCKADDR)(void *)sin;
+                csa[i].RemoteAddr.iSockaddrLength = sizeof *sin;
+                cursor += round_up(sizeof *sin);
+            } else {
+                SOCKADDR_IN6 *sin6 = (SOCKADDR_IN6 *)(void *)cursor;
+                memset(sin6, 0, sizeof *sin6);
+                sin6->sin6_family = AF_INET6;
+                sin6->sin6_addr[0] = 0x20;
+                sin6->sin6_addr[1] = 0x01;
+                sin6->sin6_addr[2] = 0x0d;
+                sin6->sin6_addr[3] = 0xb8;
+                sin6->sin6_addr[15] = (BYTE)(i - a->v4 + 1);
+                csa[i].RemoteAddr.lpSockaddr = (LPSOCKADDR)(void *)sin6;
+                csa[i].RemoteAddr.iSockaddrLength = sizeof *sin6;
+                cursor += round_up(sizeof *sin6);
+            }
+            csa[i].iSocketType = SOCK_STREAM;
+            csa[i].iProtocol = IPPROTO_TCP;
+        }
+        out->dwNumberOfCsAddrs = (DWORD)naddr;
+        out->lpcsaBuffer = csa;
+    }
+    if (want_blob) {
+        BLOB *blob = (BLOB *)(void *)cursor;
+        cursor += round_up(sizeof(BLOB));
+        blob->cbSize = a->blob;
+        blob->pBlobData = memcpy(cursor, g_blob, a->blob);
+        out->lpBlob = blob;
+    }
+    return 0;
+}
+
+/* Delivers the next result of lk into (length, results): the completion code. g_mutex held. */
+static INT deliver(struct bp_lookup *lk, DWORD flags, LPDWORD length, LPWSAQUERYSET2W results)
+{
+    if (flags & LUP_FLUSHPREVIOUS)
+        lk->delivered++;
+    if (lk->delivered >= lk->answer->results)
+        return WSA_E_NO_MORE;
+    DWORD required = pack_result(lk, results ? *length : 0, results);
+    if (required) {
+        *length = required;
+        return WSAEFAULT;
+    }
+    lk->delivered++;
+    return NO_ERROR;
+}
+
+static void *timer_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_mutex);
+    for (;;) {
+        while (g_queue_head == NULL)
+            pthread_cond_wait(&g_timer_cond, &g_mutex);
+        struct bp_lookup *lk = g_queue_head;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec < lk->due.tv_sec ||
+            (now.tv_sec == lk->due.tv_sec && now.tv_nsec < lk->due.tv_nsec)) {
+            pthread_cond_timedwait(&g_timer_cond, &g_mutex, &lk->due);
+            continue;
+        }
+        g_queue_head = lk->queue_next;
+        if (g_queue_head == NULL)
+            g_queue_tail = NULL;
+        HANDLE call = lk->call;
+        lk->call = NULL;
+        INT code = deliver(lk, 0, lk->length, lk->buffer);
+        WSAProviderCompleteAsyncCall(call, code);  /* Winsock holds none of its locks here */
+    }
+    return NULL;
+}
+
+static INT WINAPI bp_startup(LPGUID provider, LPVOID *session_arg)
+{
+    struct bp_session *s = malloc(sizeof *s);
+    if (s == NULL) {
+        WSASetLastError(WSA_NOT_ENOUGH_MEMORY);
+        return SOCKET_ERROR;
+    }
+    s->provider = *provider;
+    *session_arg = s;
+    return NO_ERROR;
+}
+
+static void end_session(struct bp_session *s)
+{
+    pthread_mutex_lock(&g_mutex);
+    struct bp_lookup *lk = g_lookups;
+    while (lk) {
+        struct bp_lookup *next = lk->next;
+        if (lk->session == s && lk->call == NULL) {  /* a parked one is the timer's to finish */
+            unlink_lookup(lk);
+            free(lk);
+        }
+        lk = next;
+    }
+    pthread_mutex_unlock(&g_mutex);
+}
+
+static INT WINAPI bp_cleanup(LPGUID provider, LPVOID session_arg)
+{
+    (void)provider;
+    end_session(session_arg);
+    return NO_ERROR;
+}
+
+static VOID WINAPI bp_rundown(LPGUID provider, LPVOID session_arg)
+{
+    (void)provider;
+    end_session(session_arg);
+}
+
+static INT WINAPI bp_begin(LPGUID provider, LPWSAQUERYSET2W restrictions, DWORD flags,
+                           LPVOID session_arg, LPHANDLE lookup)
+{
+    (void)provider;
+    if (restrictions == NULL || lookup == NULL || session_arg == NULL ||
+        restrictions->dwSize != sizeof(WSAQUERYSET2W)) {
+        WSASetLastError(WSAEINVAL);
+        return SOCKET_ERROR;
+    }
+    const struct answer *answer = find_answer(restrictions->lpszServiceInstanceName);
+    if (answer == NULL) {
+        WSASetLastError(WSASERVICE_NOT_FOUND);
+        return SOCKET_ERROR;
+    }
+    struct bp_lookup *lk = calloc(1, sizeof *lk);
+    if (lk == NULL) {
+        WSASetLastError(WSA_NOT_ENOUGH_MEMORY);
+        return SOCKET_ERROR;
+    }
+    lk->session = session_arg;
+    lk->answer = answer;
+    lk->flags = flags;
+    pthread_mutex_lock(&g_mutex);
+    lk->next = g_lookups;
+    if (g_lookups)
+        g_lookups->prev = lk;
+    g_lookups = lk;
+    pthread_mutex_unlock(&g_mutex);
+    *lookup = lk;
+    return NO_ERROR;
+}
+
+static VOID WINAPI bp_next(HANDLE async_call, HANDLE lookup, DWORD flags, LPDWORD length,
+                           LPWSAQUERYSET2W results)
+{
+    INT code;
+    struct bp_lookup *lk = lookup;
+    pthread_mutex_lock(&g_mutex);
+    if (!is_live(lk)) {
+        code = WSA_INVALID_HANDLE;
+    } else if (length == NULL) {
+        code = WSAEFAULT;
+    } else if (lk->call != NULL) {
+        code = WSA_E_CANCELLED;           /* one parked call at a time */
+    } else if (lk->answer->async && lk->delivered == 0) {
+        if (!g_timer_started) {
+            pthread_t id;
+            if (pthread_create(&id, NULL, timer_main, NULL) == 0) {
+                pthread_detach(id);
+                g_timer_started = true;
+            }
+        }
+        lk->call = async_call;
+        lk->flags = flags ? flags : lk->flags;
+        lk->length = length;
+        lk->buffer = results;
+        clock_gettime(CLOCK_REALTIME, &lk->due);
+        lk->due.tv_nsec += ASYNC_DELAY_NS;
+        if (lk->due.tv_nsec >= 1000000000L) {
+            lk->due.tv_sec++;
+            lk->due.tv_nsec -= 1000000000L;
+        }
+        lk->queue_next = NULL;
+        if (g_queue_tail)
+            g_queue_tail->queue_next = lk;
+        else
+            g_queue_head = lk;
+        g_queue_tail = lk;
+        pthread_cond_signal(&g_timer_cond);
+        pthread_mutex_unlock(&g_mutex);
+        return;
+    } else {
+        code = deliver(lk, flags, length, results);
+    }
+    pthread_mutex_unlock(&g_mutex);
+    WSAProviderCompleteAsyncCall(async_call, code);
+}
+
+static INT WINAPI bp_end(HANDLE lookup)
+{
+    struct bp_lookup *lk = lookup;
+    pthread_mutex_lock(&g_mutex);
+    if (!is_live(lk) || lk->call != NULL) {   /* the benchmark never ends a parked lookup */
+        pthread_mutex_unlock(&g_mutex);
+        WSASetLastError(WSA_INVALID_HANDLE);
+        return SOCKET_ERROR;
+    }
+    unlink_lookup(lk);
+    pthread_mutex_unlock(&g_mutex);
+    free(lk);
+    return NO_ERROR;
+}
+
+static VOID WINAPI bp_set_service(HANDLE async_call, LPGUID provider, LPWSAQUERYSET2W reg_info,
+                                  WSAESETSERVICEOP operation, DWORD flags, LPVOID session_arg)
+{
+    (void)provider, (void)reg_info, (void)operation, (void)flags, (void)session_arg;
+    WSAProviderCompleteAsyncCall(async_call, WSAEOPNOTSUPP);
+}
+
+INT bench_cprovider_routine(NSPV2_ROUTINE *out)
+{
+    for (size_t i = 0; i < sizeof g_blob; i++)
+        g_blob[i] = (BYTE)i;
+    memset(out, 0, sizeof *out);
+    out->cbSize = sizeof *out;
+    out->dwMajorVersion = NSPV2_ROUTINE_MAJOR_VERSION;
+    out->dwMinorVersion = NSPV2_ROUTINE_MINOR_VERSION;
+    out->NSPv2Startup = bp_startup;
+    out->NSPv2Cleanup = bp_cleanup;
+    out->NSPv2LookupServiceBegin = bp_begin;
+    out->NSPv2LookupServiceNextEx = bp_next;
+    out->NSPv2LookupServiceEnd = bp_end;
+    out->NSPv2SetServiceEx = bp_set_service;
+    out->NSPv2ClientSessionRundown = bp_rundown;
+    return NO_ERROR;
+}
