@@ -1,0 +1,94 @@
+"""tools/bench --quick: every scenario is measured for each of (a)-(d) where it applies.
+
+The benchmark's targets are reported in its JSON, not asserted here: these tests check that the
+run completes, that every figure is there and positive, and that no lookup failed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+SERIAL = ("one", "ten", "many", "big")
+EVERYWHERE = (*SERIAL, "threads", "async")
+NATIVE_ONLY = ("cold", "rss")
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not on PATH")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
+    pytest.importorskip("dnslib")
+    pytest.importorskip("dns.asyncquery")
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    data: Dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
+def headline(figure: Dict[str, Any], scenario: str) -> float:
+    if scenario in SERIAL:
+        return float(figure["us"]["median"])
+    if scenario == "threads":
+        return float(figure["aggregate_per_s"]["median"])
+    if scenario in ("async", "cold"):
+        return float(figure["ms"]["median"])
+    return float(figure["after_bytes"])
+
+
+def test_every_scenario_has_positive_figures(report: Dict[str, Any]) -> None:
+    """Each scenario has a positive median for (a)-(c), and (d) has every one it applies to."""
+    results = report["results"]
+    for kind in "abc":
+        for scenario in (*EVERYWHERE, *NATIVE_ONLY):
+            assert headline(results[kind][scenario], scenario) > 0, (kind, scenario)
+    assert "skipped" not in results["d"]
+    for scenario in EVERYWHERE:
+        assert headline(results["d"][scenario], scenario) > 0, scenario
+    for scenario in NATIVE_ONLY:
+        assert "not_applicable" in results["d"][scenario]
+
+
+def test_timings_are_repeated_with_spread(report: Dict[str, Any]) -> None:
+    """Every repeated timing carries its samples, median, min, max and interquartile range."""
+    for kind in "abcd":
+        for scenario in SERIAL:
+            s = report["results"][kind][scenario]["us"]
+            assert len(s["samples"]) >= 3
+            assert 0 < s["min"] <= s["median"] <= s["max"] and s["iqr"] >= 0
+
+
+def test_no_errors_and_no_violations(report: Dict[str, Any]) -> None:
+    """No lookup failed or answered wrongly anywhere, and the stand-in saw no violation."""
+    assert report["errors"] == {"a": 0, "b": 0, "c": 0, "d": 0}
+    for kind in "ab":
+        assert report["results"][kind]["violations"] == 0
+        assert report["results"][kind]["threads"]["errors"] == 0
+
+
+def test_targets_and_ratios_are_reported(report: Dict[str, Any]) -> None:
+    """Every target is reported with its value and a pass/miss verdict, and the ratios exist."""
+    assert len(report["targets"]) == 10
+    for target in report["targets"]:
+        assert isinstance(target["pass"], bool) and target["value"] is not None
+    assert report["ratios"]["one"]["a_over_b"] > 0
+    assert report["ratios"]["one"]["d_over_a"] > 0
+    assert "(a) nspv2" in report["table"]
+
+
+def test_quick_run_is_quick(report: Dict[str, Any]) -> None:
+    """The --quick run, for CI, finishes in under two minutes."""
+    assert report["quick"] is True and report["seconds"] < 120
