@@ -15,6 +15,29 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef _WIN32
+/* msvcrt has no getline: the same contract over fgets (lines never contain NUL here). */
+static long getline(char **line, size_t *capacity, FILE *f)
+{
+    size_t used = 0;
+    for (;;) {
+        if (*capacity - used < 2) {
+            size_t grown = *capacity ? *capacity * 2 : 256;
+            char *bigger = realloc(*line, grown);
+            if (bigger == NULL)
+                return -1;
+            *line = bigger;
+            *capacity = grown;
+        }
+        if (fgets(*line + used, (int)(*capacity - used), f) == NULL)
+            return used ? (long)used : -1;
+        used += strlen(*line + used);
+        if ((*line)[used - 1] == '\n')
+            return (long)used;
+    }
+}
+#endif
+
 static struct catalog_entry *g_catalog;
 static bool g_loaded;
 static char *g_catalog_file;
@@ -264,7 +287,12 @@ static void catalog_write_file(void)
         }
         ok = fclose(f) == 0 && ok;
     }
+#ifdef _WIN32
+    /* rename() will not replace an existing file on Windows. */
+    if (!ok || !MoveFileExA(temp, g_catalog_file, MOVEFILE_REPLACE_EXISTING)) {
+#else
     if (!ok || rename(temp, g_catalog_file) != 0) {
+#endif
         fprintf(stderr, "ws2standin: cannot write the catalog file %s\n", g_catalog_file);
         remove(temp);
     }

@@ -3,6 +3,33 @@
  * clock; that needs a condattr, hence pthread_once instead of a static initializer. */
 #include "standin_internal.h"
 
+#ifdef _WIN32
+/* Windows: an SRW lock and a condition variable, with GetTickCount64 as the monotonic clock
+ * (winpthreads' timed wait reads its deadline as wall-clock time). */
+static SRWLOCK g_lock = SRWLOCK_INIT;
+static CONDITION_VARIABLE g_cond = CONDITION_VARIABLE_INIT;
+
+void standin_lock(void) { AcquireSRWLockExclusive(&g_lock); }
+
+void standin_unlock(void) { ReleaseSRWLockExclusive(&g_lock); }
+
+void standin_broadcast(void) { WakeAllConditionVariable(&g_cond); }
+
+void standin_wait(void) { SleepConditionVariableSRW(&g_cond, &g_lock, INFINITE, 0); }
+
+uint64_t standin_now_ms(void) { return GetTickCount64(); }
+
+bool standin_wait_until(uint64_t deadline_ms)
+{
+    uint64_t now = standin_now_ms();
+    if (now >= deadline_ms)
+        return false;
+    uint64_t wait = deadline_ms - now;
+    BOOL woken = SleepConditionVariableSRW(&g_cond, &g_lock,
+                                           wait < INFINITE ? (DWORD)wait : INFINITE - 1, 0);
+    return woken || standin_now_ms() < deadline_ms;
+}
+#else
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
@@ -49,3 +76,4 @@ bool standin_wait_until(uint64_t deadline_ms)
     int rc = pthread_cond_timedwait(&g_cond, &g_lock, &ts);
     return rc != ETIMEDOUT || standin_now_ms() < deadline_ms;
 }
+#endif

@@ -198,7 +198,11 @@ static INT call_next(struct provider *p, const NSPV2_ROUTINE *routine, const GUI
     if (l2 > MAX_PROVIDER_BUFFER)
         l2 = MAX_PROVIDER_BUFFER;
     size_t block_size = (2 * GUARD_BYTES + l2 + 15u) & ~(size_t)15u;
+#ifdef _WIN32
+    BYTE *block = malloc(block_size);         /* no aligned_alloc in msvcrt; x64 malloc is */
+#else                                         /* 16-byte aligned */
     BYTE *block = aligned_alloc(16, block_size);
+#endif
     HANDLE async_handle = NULL;
     struct async_call *call = block ? async_create(guid, block, block_size, &async_handle) : NULL;
     if (call == NULL) {

@@ -15,7 +15,17 @@
 #include "nspv2/ws2types.h"
 #include "nspv2/standin.h"
 
-#define STANDIN_EXPORT __attribute__((visibility("default")))
+#ifdef _WIN32
+#  define STANDIN_EXPORT __declspec(dllexport)
+#else
+#  define STANDIN_EXPORT __attribute__((visibility("default")))
+#endif
+#ifdef __MINGW32__
+#  include <stdio.h> /* __MINGW_PRINTF_FORMAT: gnu_printf under __USE_MINGW_ANSI_STDIO (%zu) */
+#  define STANDIN_PRINTF __MINGW_PRINTF_FORMAT
+#else
+#  define STANDIN_PRINTF printf
+#endif
 
 /* Everything declared from here on stays inside the library even when it is built without
  * -fvisibility=hidden (setup.py's build, for one): only STANDIN_EXPORT definitions are exported. */
@@ -37,7 +47,7 @@ void standin_set_last_error(INT code);
 
 /* ---- violations.c ---- */
 void standin_violation(const GUID *provider, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    __attribute__((format(STANDIN_PRINTF, 2, 3)));
 void standin_guid_text(const GUID *guid, char out[39]);
 
 /* ---- handles.c: opaque handle values with generation counts ---- */

@@ -468,7 +468,11 @@ static void prepare_catalog_file(const char *directory)
           "ns {6E1C2A01-7777-4D4D-8001-02030405060D} 99999999999 3 1 0066 0078 -\n",
           f);
     fclose(f);
+#ifdef _WIN32
+    _putenv_s("NSPV2_STANDIN_CATALOG", path);
+#else
     setenv("NSPV2_STANDIN_CATALOG", path, 1);
+#endif
     g_catalog_path = path;
 }
 

