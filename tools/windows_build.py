@@ -74,7 +74,7 @@ TOOLS = {
     "wine": "wine64",
 }
 APT_PACKAGES = "mingw-w64 mingw-w64-tools wine64"
-WARNINGS = ["-std=gnu11", "-Wall", "-Wextra", "-O2", "-D__USE_MINGW_ANSI_STDIO=1"]
+WARNINGS = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2", "-D__USE_MINGW_ANSI_STDIO=1"]
 
 # The Windows base types as cffi's cdef sees them for the Windows target. ws2base.h spells them
 # with <stdint.h> types for other platforms; cffi's generated C code repeats the cdef's
@@ -402,10 +402,8 @@ def build_all(out: Path, python_dir: Path, wheels: Path) -> dict[str, Path]:
     provider = app / "nspv2" / PROVIDER_FILE
     gcc(
         [
-            "-std=gnu11",
-            "-O2",
-            "-Wall",
-            "-Wno-unused-parameter",
+            *WARNINGS,
+            "-Wno-unused-parameter",  # cffi's generated code
             "-shared",
             "-static-libgcc",
             "-I",
