@@ -24,6 +24,7 @@ WINDOWS = sys.platform == "win32"
 # Headers copied into the package: cffi's ABI-mode declarations are read from them at run time.
 PACKAGED_HEADERS = [
     "include/nspv2/ws2base.h",
+    "include/nspv2/ws2base_win.h",
     "include/nspv2/ws2decls.h",
     "include/nspv2/ws2api.h",
     "include/nspv2/ws2const.h",

@@ -82,32 +82,9 @@ WARNINGS = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2", "-D__USE_MINGW_A
 # types windows.h uses (DWORD is unsigned long, a 32-bit type on Windows). WCHAR stays an
 # integer type (mingw's and MSVC's C wchar_t is unsigned short): the runtime fills WCHAR arrays
 # with code units.
-WINDOWS_BASE_CDEF = """
-typedef unsigned char BYTE;
-typedef unsigned short WORD;
-typedef unsigned short USHORT;
-typedef unsigned long DWORD;
-typedef unsigned long ULONG;
-typedef long LONG;
-typedef int INT;
-typedef int BOOL;
-typedef char CHAR;
-typedef unsigned short WCHAR;
-typedef void VOID;
-typedef void *LPVOID;
-typedef void *HANDLE;
-typedef HANDLE *LPHANDLE;
-typedef DWORD *LPDWORD;
-typedef WCHAR *LPWSTR;
-typedef const WCHAR *LPCWSTR;
-typedef struct _GUID {
-    unsigned long Data1;
-    unsigned short Data2;
-    unsigned short Data3;
-    unsigned char Data4[8];
-} GUID;
-typedef GUID *LPGUID;
-"""
+WINDOWS_BASE_CDEF = (ROOT / "csrc" / "include" / "nspv2" / "ws2base_win.h").read_text(
+    encoding="utf-8"
+)
 
 # pyconfig.h for compiling against the official 64-bit Windows CPython 3.11 with mingw-w64:
 # only what the public headers consult. What matters for the ABI: MS_WINDOWS (PyConfig and

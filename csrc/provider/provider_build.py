@@ -20,6 +20,7 @@ PROVIDER = CSRC / "provider"
 
 # Files cffi's cdef() reads; they hold declarations only (see their headers).
 BASE_DECLS = [INCLUDE / "nspv2" / "ws2base.h"]
+WINDOWS_BASE_DECLS = [INCLUDE / "nspv2" / "ws2base_win.h"]
 WINSOCK_DECLS = [INCLUDE / "nspv2" / "ws2decls.h"]
 RUNTIME_DECLS = [PROVIDER / "queryset_decls.h", PROVIDER / "runtime_decls.h"]
 BRIDGE_DECLS = PROVIDER / "bridge.h"
@@ -38,7 +39,7 @@ def read(paths: list[Path]) -> str:
 
 
 def cdef_text() -> str:
-    base = "" if sys.platform == "win32" else read(BASE_DECLS)
+    base = read(WINDOWS_BASE_DECLS if sys.platform == "win32" else BASE_DECLS)
     bridge = BRIDGE_DECLS.read_text(encoding="utf-8")
     return "\n".join(
         [base, read(WINSOCK_DECLS), read(RUNTIME_DECLS), 'extern "Python+C" {', bridge, "}"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.machinery
 import os
-import re
 import sys
 import threading
 from pathlib import Path
@@ -60,13 +59,7 @@ def _header(name: str) -> str:
 
 
 def cdef_text() -> str:
-    if WINDOWS:
-        # Windows' cffi knows the base types; GUID it does not.
-        guid = re.search(r"typedef struct _GUID \{.*?\} GUID;", _header("ws2base.h"), re.S)
-        assert guid is not None
-        base = guid.group(0) + "\ntypedef GUID *LPGUID;\n"
-    else:
-        base = _header("ws2base.h")
+    base = _header("ws2base_win.h" if WINDOWS else "ws2base.h")
     parts = [base, _header("ws2decls.h"), _header("ws2api.h"), _header("provider.h")]
     if not WINDOWS or os.environ.get("NSPV2_WINSOCK_LIBRARY"):
         parts.append(_header("standin.h"))
