@@ -9,6 +9,7 @@ caller's buffer.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -35,6 +36,11 @@ def encode_wstr(text: str) -> bytes:
     return text.encode("utf-16-le", "surrogatepass") + b"\0\0"
 
 
+@functools.lru_cache(maxsize=1024)
+def _uuid_from_bytes_le(raw: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes_le=raw)
+
+
 class Marshal:
     """Converts between cffi query sets and :class:`QuerySet` for one FFI."""
 
@@ -53,7 +59,7 @@ class Marshal:
     def read_guid(self, ptr: CData) -> Optional[uuid.UUID]:
         if ptr == self.ffi.NULL:
             return None
-        return uuid.UUID(bytes_le=self.ffi.buffer(ptr, 16)[:])
+        return _uuid_from_bytes_le(self.ffi.buffer(ptr, 16)[:])
 
     def read_sockaddr(self, sa: CData) -> Optional[SockAddr]:
         if sa.lpSockaddr == self.ffi.NULL or sa.iSockaddrLength <= 0:
@@ -104,8 +110,16 @@ class Marshal:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def build(self, result: QuerySet, struct: str = "WSAQUERYSET2W") -> Tuple[CData, List[Any]]:
-        """A ``struct *`` describing ``result`` and the objects that keep its memory alive.
+    def build(
+        self,
+        result: QuerySet,
+        struct: str = "WSAQUERYSET2W",
+        *,
+        default_provider_id: Optional[uuid.UUID] = None,
+        default_namespace: int = 0,
+    ) -> Tuple[CData, List[Any]]:
+        """A ``struct *`` describing ``result`` and the objects that keep its memory alive;
+        ``default_*`` fill in a result's unset provider id and namespace.
 
         Raises TypeError/ValueError for a result that is not a well-formed QuerySet.
         """
@@ -130,15 +144,18 @@ class Marshal:
         qs.lpszComment = wstr(result.comment)
         qs.lpszContext = wstr(result.context)
         qs.lpszQueryString = wstr(result.query_string)
-        qs.dwNameSpace = int(result.namespace)
+        qs.dwNameSpace = int(result.namespace) or default_namespace
         qs.dwOutputFlags = int(result.output_flags)
         if result.version is not None:
             v = ffi.new("WSAVERSION *", (int(result.version.version), int(result.version.how)))
             keep.append(v)
             qs.lpVersion = v
-        if result.provider_id is not None:
+        provider_id = result.provider_id if result.provider_id is not None else default_provider_id
+        if provider_id is not None:
             g = ffi.new("GUID *")
-            ffi.memmove(g, uuid.UUID(str(result.provider_id)).bytes_le, 16)
+            if not isinstance(provider_id, uuid.UUID):
+                provider_id = uuid.UUID(str(provider_id))
+            ffi.memmove(g, provider_id.bytes_le, 16)
             keep.append(g)
             qs.lpNSProviderId = g
         if result.protocols:

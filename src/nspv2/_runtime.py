@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import abc
 from typing import Any, AsyncIterator, Callable, Dict, Iterator, Optional, Union
 
 from ._constants import (
@@ -46,6 +47,19 @@ from ._marshal import Marshal
 from .errors import WinsockError
 from .provider import Provider, Session, implemented
 from .queryset import QuerySet
+
+# Plain ints for the hot path: arithmetic on IntFlag/IntEnum members costs microseconds.
+_LUP_FLUSHPREVIOUS = int(LUP_FLUSHPREVIOUS)
+_LUP_RETURN_ALIASES = int(LUP_RETURN_ALIASES)
+_LUP_RETURN_ALL = int(LUP_RETURN_ALL)
+_RESULT_IS_ALIAS = int(RESULT_IS_ALIAS)
+_WSA_E_CANCELLED = int(WSA_E_CANCELLED)
+_WSA_E_NO_MORE = int(WSA_E_NO_MORE)
+_WSA_INVALID_HANDLE = int(WSA_INVALID_HANDLE)
+_NO_ERROR = int(NO_ERROR)
+_WSANO_RECOVERY = int(WSANO_RECOVERY)
+_WSAEFAULT = int(WSAEFAULT)
+_WSAEINVAL = int(WSAEINVAL)
 
 log = logging.getLogger("nspv2")
 
@@ -109,7 +123,7 @@ def register(provider: Provider, guid: uuid.UUID) -> ProviderEntry:
 
 def unregister(guid: uuid.UUID) -> None:
     """Stops serving ``guid`` (after WSAUnadvertiseProvider): its lookups still open are ended,
-    completing their NextEx calls in flight with WSA_E_CANCELLED, and its sessions dropped."""
+    completing their NextEx calls in flight with _WSA_E_CANCELLED, and its sessions dropped."""
     with _providers_lock:
         _providers.pop(guid, None)
     with _lookups_lock:
@@ -149,8 +163,27 @@ def _config_file() -> Optional[str]:
     return text
 
 
+_guids: Dict[bytes, uuid.UUID] = {}
+_lookup_flags: Dict[int, LookupFlags] = {}
+
+
 def _guid(ptr: CData) -> uuid.UUID:
-    return uuid.UUID(bytes_le=bridge.ffi.buffer(ptr, 16)[:])
+    raw: bytes = bridge.ffi.buffer(ptr, 16)[:]
+    guid = _guids.get(raw)
+    if guid is None:
+        if len(_guids) > 4096:  # GUIDs come from Winsock, but bound the cache anyway
+            _guids.clear()
+        guid = _guids[raw] = uuid.UUID(bytes_le=raw)
+    return guid
+
+
+def _flags(flags: int) -> LookupFlags:
+    value = _lookup_flags.get(flags)
+    if value is None:
+        if len(_lookup_flags) > 4096:
+            _lookup_flags.clear()
+        value = _lookup_flags[flags] = LookupFlags(flags)
+    return value
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -189,7 +222,7 @@ error_log_limiter = ErrorLogLimiter()
 def _code(exc: BaseException, where: str, guid: Optional[uuid.UUID]) -> int:
     """The Winsock code for an exception from a provider (or from us), logging what is not a
     deliberate WinsockError: once, with the provider id, the entry point and the traceback."""
-    if isinstance(exc, WinsockError) and exc.code != NO_ERROR:
+    if isinstance(exc, WinsockError) and exc.code != _NO_ERROR:
         return exc.code
     allowed, suppressed = error_log_limiter.allow((guid, where))
     if allowed:
@@ -198,7 +231,7 @@ def _code(exc: BaseException, where: str, guid: Optional[uuid.UUID]) -> int:
                 "%s of provider %s: %d more failures were not logged", where, guid, suppressed
             )
         log.error("%s of provider %s failed", where, guid, exc_info=exc)
-    return int(WSANO_RECOVERY)
+    return _WSANO_RECOVERY
 
 
 # -- sessions ------------------------------------------------------------------------------------
@@ -213,7 +246,7 @@ def _session(entry: ProviderEntry, session_id: int) -> Session:
     with _sessions_lock:
         session = _sessions.get(session_id)
     if session is None or session.provider_id != entry.guid:
-        raise WinsockError(WSAEINVAL, "unknown client session")
+        raise WinsockError(_WSAEINVAL, "unknown client session")
     return session
 
 
@@ -232,7 +265,7 @@ def startup(guid_ptr: CData, session_id: int) -> int:
             with _sessions_lock:
                 _sessions.pop(session_id, None)
             raise
-        return int(NO_ERROR)
+        return _NO_ERROR
     except BaseException as exc:
         return _code(exc, "NSPv2Startup", guid)
 
@@ -247,7 +280,7 @@ def _close_session(guid_ptr: CData, session_id: int, method: str, where: str) ->
             with _sessions_lock:
                 session = _sessions.get(session_id)
                 if session is None or session.provider_id != guid:
-                    raise WinsockError(WSAEINVAL, "unknown client session")
+                    raise WinsockError(_WSAEINVAL, "unknown client session")
                 del _sessions[session_id]
         assert session is not None
         session.closed = True
@@ -255,7 +288,7 @@ def _close_session(guid_ptr: CData, session_id: int, method: str, where: str) ->
             end(lookup_id)
         if implemented(entry.provider, method):
             getattr(entry.provider, method)(session)
-        return int(NO_ERROR)
+        return _NO_ERROR
     except BaseException as exc:
         return _code(exc, where, guid)
 
@@ -330,7 +363,6 @@ class Lookup:
     __slots__ = (
         "alock",
         "calls",
-        "cancel",
         "ended",
         "entry",
         "flags",
@@ -353,11 +385,10 @@ class Lookup:
         self.source: Optional[Source] = None
         #: Results were computed in Begin (no provider code runs in NextEx): answer inline.
         self.inline = True
-        #: The built result that did not fit, kept for the WSAEFAULT retry.
+        #: The built result that did not fit, kept for the _WSAEFAULT retry.
         self.pending: Optional[tuple[CData, list[Any]]] = None
+        #: Set by End; also the cancel token plain providers check (nspv2.lookup_cancelled()).
         self.ended = False
-        #: Set by End: the cancel token plain providers check with nspv2.lookup_cancelled().
-        self.cancel = threading.Event()
         self.calls: set[AsyncCall] = set()
         self.lock = threading.Lock()
         self.alock: Optional[asyncio.Lock] = None
@@ -374,7 +405,7 @@ def lookup_cancelled() -> bool:
     """Inside a plain provider's lookup generator: whether the client has ended the lookup
     (NSPv2LookupServiceEnd), so the provider can stop early. Async providers are cancelled."""
     lookup: Optional[Lookup] = getattr(_current, "lookup", None)
-    return lookup is not None and lookup.cancel.is_set()
+    return lookup is not None and lookup.ended
 
 
 def _single(result: Any) -> Iterator[Any]:
@@ -412,7 +443,7 @@ def begin(guid_ptr: CData, restrictions: CData, flags: int, session_id: int, out
         query = bridge.marshal.read(restrictions, _wcslen)
         lookup = Lookup(next(_lookup_ids), entry, session, flags)
         lookup.query = query
-        result = entry.provider.lookup(query, LookupFlags(flags), session)
+        result = entry.provider.lookup(query, _flags(flags), session)
         lookup.inline = result is None or isinstance(result, (QuerySet, list, tuple))
         lookup.source = _source(result)
         with _lookups_lock:
@@ -420,7 +451,7 @@ def begin(guid_ptr: CData, restrictions: CData, flags: int, session_id: int, out
         with session._lock:
             session.lookups.add(lookup.id)
         out[0] = lookup.id
-        return int(NO_ERROR)
+        return _NO_ERROR
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceBegin", guid)
 
@@ -432,8 +463,8 @@ def _wcslen(ptr: CData) -> int:
 
 def _return_flags(lookup: Lookup, flags: int) -> int:
     """Flags at NextEx only narrow what Begin asked for; none at all keep Begin's."""
-    wanted = lookup.flags & LUP_RETURN_ALL
-    if flags & LUP_RETURN_ALL:
+    wanted = lookup.flags & _LUP_RETURN_ALL
+    if flags & _LUP_RETURN_ALL:
         wanted &= flags
     return wanted
 
@@ -441,28 +472,26 @@ def _return_flags(lookup: Lookup, flags: int) -> int:
 def _wanted(lookup: Lookup, result: Any, return_flags: int) -> bool:
     if not isinstance(result, QuerySet):
         raise TypeError(f"lookup produced {type(result).__name__}, not nspv2.QuerySet")
-    return bool(return_flags & LUP_RETURN_ALIASES) or not result.output_flags & RESULT_IS_ALIAS
+    return bool(return_flags & _LUP_RETURN_ALIASES) or not result.output_flags & _RESULT_IS_ALIAS
 
 
 def _build(lookup: Lookup, result: QuerySet) -> tuple[CData, list[Any]]:
     """Fills in what a result leaves out: the provider's GUID and the namespace asked for."""
-    if result.provider_id is None or result.namespace == 0:
-        namespace = result.namespace or (lookup.query.namespace if lookup.query else 0)
-        result = result.replace(
-            provider_id=result.provider_id or lookup.entry.guid,
-            namespace=namespace or lookup.entry.namespace,
-        )
-    return bridge.marshal.build(result)
+    return bridge.marshal.build(
+        result,
+        default_provider_id=lookup.entry.guid,
+        default_namespace=(lookup.query.namespace if lookup.query else 0) or lookup.entry.namespace,
+    )
 
 
 def _pack_pending(lookup: Lookup, return_flags: int, length: CData, buf: CData) -> int:
     """Packs the pending result into the caller's buffer (under the call's lock)."""
     if lookup.ended:
-        return int(WSA_E_CANCELLED)
+        return _WSA_E_CANCELLED
     if lookup.pending is None:
-        return int(WSA_E_NO_MORE)
+        return _WSA_E_NO_MORE
     code: int = bridge.lib.nspv2_queryset_pack(lookup.pending[0], return_flags, buf, length)
-    if code != WSAEFAULT:
+    if code != _WSAEFAULT:
         lookup.pending = None
     return code
 
@@ -489,16 +518,16 @@ def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: C
         with _lookups_lock:
             lookup = _lookups.get(lookup_id)
         if lookup is None:
-            return int(WSA_INVALID_HANDLE)
+            return _WSA_INVALID_HANDLE
         call = AsyncCall(async_call)
         with lookup.lock:
             if lookup.ended:
-                return int(WSA_E_CANCELLED)
+                return _WSA_E_CANCELLED
             lookup.calls.add(call)
         source = lookup.source
         if source is None or lookup.inline:
             _next_sync(lookup, call, flags, length, buf)
-        elif isinstance(source, Iterator):
+        elif isinstance(source, abc.Iterator):
             worker_pool().submit(_next_sync, lookup, call, flags, length, buf)
         else:
             event_loop().call_soon_threadsafe(_start_async_next, lookup, call, flags, length, buf)
@@ -516,15 +545,15 @@ def _finish(lookup: Lookup, call: AsyncCall, code: int, pack: Optional[Callable[
 def _next_sync(lookup: Lookup, call: AsyncCall, flags: int, length: CData, buf: CData) -> None:
     """One NextEx of a plain provider: inline, or on a worker thread for generators."""
     return_flags = _return_flags(lookup, flags)
-    code = int(WSA_E_NO_MORE)
+    code = _WSA_E_NO_MORE
     pack: Optional[Callable[[], int]] = None
     _current.lookup = lookup
     try:
         with lookup.lock:
             if lookup.ended:
-                code = int(WSA_E_CANCELLED)
+                code = _WSA_E_CANCELLED
             else:
-                if flags & LUP_FLUSHPREVIOUS:
+                if flags & _LUP_FLUSHPREVIOUS:
                     lookup.pending = None
                 if lookup.pending is None:
                     result = _next_wanted(lookup, return_flags)
@@ -547,7 +576,7 @@ def _next_sync(lookup: Lookup, call: AsyncCall, flags: int, length: CData, buf: 
 def _next_wanted(lookup: Lookup, return_flags: int) -> Optional[QuerySet]:
     """The next result the flags ask for, or None at the end (the source is then dropped)."""
     source = lookup.source
-    assert source is None or isinstance(source, Iterator)
+    assert source is None or isinstance(source, abc.Iterator)
     try:
         while source is not None:
             result = next(source)
@@ -577,12 +606,12 @@ def _start_async_next(
     def done(t: asyncio.Future[Any]) -> None:
         pack: Optional[Callable[[], int]] = None
         if t.cancelled():
-            code = int(WSA_E_CANCELLED)
+            code = _WSA_E_CANCELLED
         elif (exc := t.exception()) is not None:
             code = _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
         else:
             code = t.result()
-            if code == NO_ERROR:
+            if code == _NO_ERROR:
                 pack = lambda: _pack_pending(lookup, return_flags, length, buf)  # noqa: E731
         if lookup.task is t:
             lookup.task = None
@@ -594,26 +623,26 @@ def _start_async_next(
 
 
 async def _next_async(lookup: Lookup, flags: int, return_flags: int) -> int:
-    """Gets the next wanted result into ``lookup.pending``: NO_ERROR (pack it) or a code."""
+    """Gets the next wanted result into ``lookup.pending``: _NO_ERROR (pack it) or a code."""
     if lookup.alock is None:
         lookup.alock = asyncio.Lock()
     async with lookup.alock:
         if lookup.ended:
-            return int(WSA_E_CANCELLED)
-        if flags & LUP_FLUSHPREVIOUS:
+            return _WSA_E_CANCELLED
+        if flags & _LUP_FLUSHPREVIOUS:
             lookup.pending = None
         if lookup.pending is None:
             source = lookup.source
             try:
                 while True:
                     if source is None:
-                        return int(WSA_E_NO_MORE)
+                        return _WSA_E_NO_MORE
                     result = await source.__anext__()  # type: ignore[union-attr]
                     if _wanted(lookup, result, return_flags):
                         break
             except StopAsyncIteration:
                 lookup.source = None
-                return int(WSA_E_NO_MORE)
+                return _WSA_E_NO_MORE
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:
@@ -624,7 +653,7 @@ async def _next_async(lookup: Lookup, flags: int, return_flags: int) -> int:
                     return _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
                 raise
             lookup.pending = _build(lookup, result)
-        return int(NO_ERROR)
+        return _NO_ERROR
 
 
 def end(lookup_id: int) -> int:
@@ -633,16 +662,15 @@ def end(lookup_id: int) -> int:
         with _lookups_lock:
             lookup = _lookups.pop(lookup_id, None)
         if lookup is None:
-            return int(WSA_INVALID_HANDLE)
+            return _WSA_INVALID_HANDLE
         lookup.ended = True
-        lookup.cancel.set()
         with lookup.session._lock:
             lookup.session.lookups.discard(lookup_id)
-        # NextEx calls in flight complete now with WSA_E_CANCELLED, whatever the provider does.
+        # NextEx calls in flight complete now with _WSA_E_CANCELLED, whatever the provider does.
         for call in list(lookup.calls):
-            call.complete(int(WSA_E_CANCELLED))
+            call.complete(_WSA_E_CANCELLED)
         source = lookup.source
-        if isinstance(source, Iterator):
+        if isinstance(source, abc.Iterator):
             # Close a generator now unless a NextEx is inside it; that one sees `ended`.
             if lookup.lock.acquire(blocking=False):
                 try:
@@ -655,7 +683,7 @@ def end(lookup_id: int) -> int:
                     lookup.lock.release()
         elif source is not None:
             event_loop().call_soon_threadsafe(_cancel_async, lookup)
-        return int(NO_ERROR)
+        return _NO_ERROR
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceEnd", lookup.entry.guid if lookup else None)
 
@@ -684,12 +712,12 @@ def set_service(
         query = bridge.marshal.read(reg_info, _wcslen)
         outcome = entry.provider.set_service(query, SetServiceOperation(operation), flags, session)
         if not inspect.isawaitable(outcome):
-            return int(NO_ERROR)
+            return _NO_ERROR
 
         async def run() -> int:
             try:
                 await outcome
-                return int(NO_ERROR)
+                return _NO_ERROR
             except BaseException as exc:
                 return _code(exc, "NSPv2SetServiceEx", guid)
 
@@ -701,7 +729,7 @@ def set_service(
                 return
             task.add_done_callback(
                 lambda t: bridge.lib.nspv2_complete_async(
-                    async_call, int(WSA_E_CANCELLED) if t.cancelled() else t.result()
+                    async_call, _WSA_E_CANCELLED if t.cancelled() else t.result()
                 )
             )
 
@@ -716,7 +744,7 @@ def resolve(guid_ptr: CData, mask_out: CData) -> int:
     try:
         guid = _guid(guid_ptr)
         mask_out[0] = _entry(guid).implemented_mask
-        return int(NO_ERROR)
+        return _NO_ERROR
     except BaseException as exc:
         return _code(exc, "NSPv2GetRoutine", guid)
 
@@ -751,7 +779,7 @@ def attach(ffi: Any, lib: Any) -> None:
     if lib.nspv2_started_interpreter():
         _configure_logging()
 
-    recovery = int(WSANO_RECOVERY)
+    recovery = _WSANO_RECOVERY
     ffi.def_extern("nspv2_py_start", error=0)(lambda: 1)
     ffi.def_extern("nspv2_py_resolve", error=recovery)(resolve)
     ffi.def_extern("nspv2_py_startup", error=recovery)(startup)

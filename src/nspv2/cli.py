@@ -5,22 +5,34 @@ nspv2 example [NAME ...]              the main job: the native host serves the b
                                       example provider and looks NAMEs up through Winsock
 nspv2 lookup NAME [--namespace NS]    a client lookup through Winsock
 nspv2 catalog                         the providers in the Winsock catalog
+nspv2 install|reinstall|uninstall|enable|disable --provider package.module:Class
+                                      register a provider (nspv2.registration)
+nspv2 list                            every catalog provider, ours marked *
+nspv2 serve [--provider P ...] [--lookup NAME ...]
+                                      serve providers from this Python until Ctrl+C
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
-from typing import List, Optional
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, List, Optional
 
-from . import _native, catalog
+from . import _native, catalog, config, registration
 from ._constants import NS_ALL, NS_EMAIL, LookupFlags, Namespace
 from .client import lookup
 from .config import EXAMPLE_PROVIDER_ID
 from .errors import WinsockError
+from .host import advertise
+from .provider import Provider
 from .queryset import QuerySet
 
 EXAMPLE_NAMES = ["alice@example.test", "www.example.test", "ftp.example.test"]
@@ -101,6 +113,69 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_targets(args: argparse.Namespace) -> List[tuple[uuid.UUID, Provider]]:
+    """(GUID, provider instance) for each --provider (a GUID or package.module:Class), or for
+    every configured provider."""
+    chosen: List[str] = args.provider or [str(g) for g in registration.configured_ids(args.config)]
+    if not chosen:
+        raise registration.RegistrationError(
+            "no provider to serve: none is configured (run `nspv2 install`) and no --provider"
+        )
+    targets = []
+    for text in chosen:
+        if ":" in text:
+            spec = registration.spec_from_string(text)
+            entry = config.ProviderConfig(spec.provider_id, text, (), "--provider")
+            targets.append((spec.provider_id, config.load_class(entry)()))
+        else:
+            guid = uuid.UUID(text.strip("{}"))
+            targets.append((guid, config.load_provider(guid, args.config)))
+    return targets
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """WSAStartup (inside advertise), advertise every provider, serve until SIGINT/SIGTERM (or
+    look the --lookup names up and exit), unadvertise."""
+    targets = _serve_targets(args)
+    stop = threading.Event()
+    failed = False
+    with contextlib.ExitStack() as stack:
+        for guid, provider in targets:
+            stack.enter_context(advertise(provider, guid))
+            print(f"nspv2: serving {{{guid}}} ({type(provider).__qualname__})", file=sys.stderr)
+        if args.lookup:
+            for name in args.lookup:
+                try:
+                    results = lookup(name, namespace=args.lookup_namespace)
+                except WinsockError as exc:
+                    print(f"{name}: not found ({exc.strerror}, {exc.code})")
+                    failed = True
+                    continue
+                for result in results:
+                    print(f"{name}: {format_result(result)}")
+                failed = failed or not results
+            sys.stdout.flush()
+            return 1 if failed else 0
+        previous: dict[int, Any] = {}
+
+        def on_signal(signum: int, frame: Any) -> None:
+            stop.set()
+
+        for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, on_signal)
+        print("nspv2: serving; stop with Ctrl+C", file=sys.stderr, flush=True)
+        try:
+            while not stop.wait(0.2):
+                pass
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+    print("nspv2: providers withdrawn", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nspv2", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,13 +198,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_lookup)
     p = sub.add_parser("catalog", help="list the Winsock namespace catalog")
     p.set_defaults(run=cmd_catalog)
+    registration._add_verbs(parser, sub, with_class=True)
+    for verb in ("install", "reinstall", "uninstall"):
+        sub.choices[verb].add_argument(
+            "--unit-dir",
+            type=Path,
+            help="Linux: the systemd user unit folder (default ~/.config/systemd/user)",
+        )
+    p = sub.add_parser("serve", help="serve providers from this Python until Ctrl+C")
+    p.add_argument(
+        "--provider",
+        action="append",
+        help="a GUID or package.module:Class (default: every configured provider)",
+    )
+    p.add_argument("--config", help="the configuration file (default: the usual places)")
+    p.add_argument("--lookup", action="append", help="look NAME up after advertising, then exit")
+    p.add_argument(
+        "--lookup-namespace", type=namespace_arg, default=int(NS_ALL), help="for --lookup"
+    )
+    p.set_defaults(run=cmd_serve)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.run(args)
-    return code
+    return registration.run(args)
 
 
 __all__ = ["LookupFlags", "main"]

@@ -8,6 +8,7 @@ the raw SOCKADDR as ``bytes`` (Winsock's layout: little-endian family first).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 import uuid
@@ -31,6 +32,21 @@ _SOCKADDR_IN6 = struct.Struct("<H2sI16sI")
 
 
 def sockaddr_to_bytes(address: SockAddr) -> bytes:
+    """A socket-module address as a Winsock SOCKADDR_IN / SOCKADDR_IN6 (or raw bytes as given)."""
+    if type(address) is not tuple:
+        return _sockaddr_to_bytes(address)
+    try:  # keyed by the element types too: (host, 80.0) must not hit (host, 80)'s entry
+        return _sockaddr_cached(address, tuple(map(type, address)))
+    except TypeError:  # unhashable: not a valid address either; let the full check say why
+        return _sockaddr_to_bytes(address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sockaddr_cached(address: SockAddr, types: Tuple[type, ...]) -> bytes:
+    return _sockaddr_to_bytes(address)
+
+
+def _sockaddr_to_bytes(address: SockAddr) -> bytes:
     """A socket-module address as a Winsock SOCKADDR_IN / SOCKADDR_IN6 (or raw bytes as given)."""
     if isinstance(address, (bytes, bytearray, memoryview)):
         raw = bytes(address)
