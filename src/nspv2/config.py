@@ -82,9 +82,12 @@ def default_files() -> List[Path]:
 def check_trusted(path: Path, what: str) -> None:
     """Refuses ``path`` if another user could change it: it, or a folder above it, is owned by
     someone other than root or this user, or is writable by group or others (folders with the
-    sticky bit, like /tmp, excepted). On Windows the registry key's ACL protects the
-    configuration (HKLM is writable by administrators only, HKCU by its user)."""
+    sticky bit, like /tmp, excepted). On Windows the configuration is in the registry (HKLM is
+    writable by administrators only, HKCU by its user) and module folders get the equivalent ACL
+    check: no missing DACL, no write right for Everyone, Authenticated Users, INTERACTIVE or
+    Users."""
     if sys.platform == "win32":
+        _check_windows_acl(path, what)
         return
     import stat
 
@@ -106,6 +109,84 @@ def check_trusted(path: Path, what: str) -> None:
                 f"{path}: refusing the {what}: {candidate} is writable by other users "
                 f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod go-w {candidate}`"
             )
+
+
+# Rights that let a principal change a folder's or file's contents or its protection.
+_WRITE_RIGHTS = (
+    0x2  # FILE_WRITE_DATA / FILE_ADD_FILE
+    | 0x4  # FILE_APPEND_DATA / FILE_ADD_SUBDIRECTORY
+    | 0x40  # FILE_DELETE_CHILD
+    | 0x10000  # DELETE
+    | 0x40000  # WRITE_DAC
+    | 0x80000  # WRITE_OWNER
+    | 0x10000000  # GENERIC_ALL
+    | 0x40000000  # GENERIC_WRITE
+)
+# WELL_KNOWN_SID_TYPE values of principals that stand for "other users".
+_BROAD_SIDS = {1: "Everyone", 4: "INTERACTIVE", 17: "Authenticated Users", 27: "Users"}
+
+
+def _check_windows_acl(path: Path, what: str) -> None:
+    """The Windows form of check_trusted: refuses ``path`` if its DACL is missing (everyone may do
+    anything) or lets Everyone, Authenticated Users, INTERACTIVE or Users write to it."""
+    import ctypes
+    from ctypes import wintypes
+
+    advapi = ctypes.WinDLL("advapi32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    dacl, descriptor = ctypes.c_void_p(), ctypes.c_void_p()
+    error = advapi.GetNamedSecurityInfoW(
+        ctypes.c_wchar_p(str(path)),
+        1,
+        4,
+        None,
+        None,
+        ctypes.byref(dacl),
+        None,
+        ctypes.byref(descriptor),
+    )  # fmt: skip  (SE_FILE_OBJECT, DACL_SECURITY_INFORMATION)
+    if error != 0:
+        raise ConfigError(f"{path}: cannot read the {what}'s permissions (Windows error {error})")
+    try:
+        if not dacl.value:
+            raise ConfigError(
+                f"{path}: refusing the {what}: it has no access control list, so every user may "
+                f"change it; give it the permissions of its parent folder (icacls /reset)"
+            )
+
+        class AclSizeInformation(ctypes.Structure):
+            _fields_ = [
+                ("count", wintypes.DWORD),
+                ("used", wintypes.DWORD),
+                ("free", wintypes.DWORD),
+            ]
+
+        info = AclSizeInformation()
+        if not advapi.GetAclInformation(dacl, ctypes.byref(info), ctypes.sizeof(info), 2):
+            raise ConfigError(f"{path}: cannot read the {what}'s access control list")
+        broad = []
+        for kind, label in _BROAD_SIDS.items():
+            sid = ctypes.create_string_buffer(68)  # SECURITY_MAX_SID_SIZE
+            size = wintypes.DWORD(len(sid))
+            if advapi.CreateWellKnownSid(kind, None, sid, ctypes.byref(size)):
+                broad.append((sid, label))
+        for index in range(info.count):
+            ace = ctypes.c_void_p()
+            if not advapi.GetAce(dacl, index, ctypes.byref(ace)) or not ace.value:
+                continue
+            header = ctypes.string_at(ace.value, 8)
+            ace_type, ace_flags, mask = header[0], header[1], int.from_bytes(header[4:8], "little")
+            if ace_type != 0 or ace_flags & 0x8 or not mask & _WRITE_RIGHTS:
+                continue  # not ACCESS_ALLOWED, inherit-only, or no write right
+            for sid, label in broad:
+                if advapi.EqualSid(ctypes.c_void_p(ace.value + 8), sid):
+                    raise ConfigError(
+                        f"{path}: refusing the {what}: {label} may write to it; remove that "
+                        f'permission (icacls "{path}" /remove:g "{label}") or use a folder '
+                        f"only administrators can write, such as Program Files"
+                    )
+    finally:
+        kernel.LocalFree(descriptor)
 
 
 def _section_guid(section: str, source: Path) -> uuid.UUID:
