@@ -70,7 +70,12 @@ ffibuilder.set_source(
     sources=[os.path.relpath(PROVIDER / name).replace(os.sep, "/") for name in C_SOURCES],
     include_dirs=[str(INCLUDE), str(PROVIDER)],
     define_macros=[("CFFI_MESSAGEBOX", "0")],
-    extra_compile_args=[] if sys.platform == "win32" else ["-std=gnu11", "-fvisibility=hidden"],
+    # MSVC compiles <stdatomic.h> only in C11 mode with its atomics switched on.
+    extra_compile_args=(
+        ["/std:c11", "/experimental:c11atomics"]
+        if sys.platform == "win32"
+        else ["-std=gnu11", "-fvisibility=hidden"]
+    ),
     py_limited_api=False,
     **link_arguments(),
 )
