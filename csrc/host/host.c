@@ -2,7 +2,7 @@
  * asks of an NSPv2 host: WSAStartup, load the provider library, NSPv2GetRoutine and
  * WSAAdvertiseProvider for each provider GUID, serve, then unadvertise and WSACleanup.
  *
- *   nspv2-host [--config FILE] [--install NAME] [--namespace N]
+ *   nspv2-host [--config FILE] [--install NAME] [--namespace N] [--python-home DIR]
  *              --provider GUID [--provider GUID ...]
  *              [--lookup NAME ...] [--lookup-namespace N] [--serve]
  *
@@ -13,7 +13,17 @@
  *
  * Off Windows, Winsock is the stand-in libws2standin.so beside this program (NSPV2_WINSOCK_LIBRARY
  * overrides); the provider library is the one beside this program (NSPV2_PROVIDER_LIBRARY
- * overrides). Both are loaded with dlopen(RTLD_LOCAL), as a host that knows nothing of Python would. */
+ * overrides). Both are loaded with dlopen(RTLD_LOCAL), as a host that knows nothing of Python would.
+ *
+ * Finding Python on Windows (no PATH needed): the provider library imports python3XY.dll, which
+ * usually lives in the Python installation's root, not beside the provider library in
+ * site-packages\nspv2. Before loading the provider library the host takes that folder from
+ * --python-home DIR, else from the `home = DIR` (and `dll = FILE`) lines of nspv2-host.ini beside
+ * this program (written by `nspv2 install`), calls SetDllDirectoryW(DIR) (for the DLLs Python
+ * needs, such as vcruntime140.dll) and loads python3XY.dll by its full path, so the provider
+ * library's import of it resolves to that one. XY comes from the provider library's file name
+ * (_provider.cp311-win_amd64.pyd). Elsewhere --python-home is accepted and ignored: the provider
+ * library finds libpython by its own run path. */
 #include "nspv2/ws2types.h"
 #include "nspv2/provider.h"
 
@@ -232,6 +242,137 @@ static void *load_beside(const char *env, const char *file)
     return lib;
 }
 
+#ifdef _WIN32
+#  define PATH_CHARS 4096
+
+/* UTF-8 -> UTF-16 into out (PATH_CHARS); 0 on success. */
+static int utf8_to_wide(const char *s, WCHAR *out)
+{
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, (LPWSTR)out, PATH_CHARS);
+    if (n <= 0) {
+        out[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* For messages: UTF-16 -> UTF-8 (truncated if long). */
+static const char *narrow(const WCHAR *w, char *out, int len)
+{
+    if (WideCharToMultiByte(CP_UTF8, 0, (LPCWSTR)w, -1, out, len, NULL, NULL) <= 0)
+        snprintf(out, (size_t)len, "?");
+    return out;
+}
+
+static void trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+}
+
+/* Reads `home = DIR` and `dll = FILE` from nspv2-host.ini beside this program, if it exists. */
+static void read_host_ini(WCHAR *home, WCHAR *dll)
+{
+    WCHAR path[PATH_CHARS];
+    DWORD n = GetModuleFileNameW(NULL, (LPWSTR)path, PATH_CHARS);
+    if (n == 0 || n >= PATH_CHARS)
+        return;
+    while (n > 0 && path[n - 1] != L'\\' && path[n - 1] != L'/')
+        n--;
+    static const WCHAR name[] = L"nspv2-host.ini";
+    if (n + sizeof name / sizeof name[0] > PATH_CHARS)
+        return;
+    memcpy(path + n, name, sizeof name);
+    FILE *f = _wfopen((const wchar_t *)path, L"rb");
+    if (f == NULL)
+        return;
+    char line[PATH_CHARS * 3];
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *eq = strchr(line, '=');
+        char *key = line;
+        if (line[0] == ';' || line[0] == '#' || eq == NULL)
+            continue;
+        *eq = '\0';
+        char *value = eq + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        trim(key);
+        trim(value);
+        if (strcmp(key, "home") == 0)
+            utf8_to_wide(value, home);
+        else if (strcmp(key, "dll") == 0)
+            utf8_to_wide(value, dll);
+    }
+    fclose(f);
+}
+
+/* "python3XY.dll" from the provider library's name "_provider.cp3XY-win_amd64.pyd"; 0 if the
+ * name carries no version. */
+static int python_dll_name(WCHAR *out, size_t len)
+{
+    const char *cp = strstr(NSPV2_PROVIDER_FILE, ".cp");
+    char digits[8];
+    size_t n = 0;
+    if (cp == NULL)
+        return -1;
+    for (cp += 3; *cp >= '0' && *cp <= '9' && n + 1 < sizeof digits; cp++)
+        digits[n++] = *cp;
+    digits[n] = '\0';
+    if (n < 2 || len < 20)
+        return -1;
+    swprintf((wchar_t *)out, len, L"python%hs.dll", digits);
+    return 0;
+}
+
+/* Makes the Python the provider library was built for loadable; -1 (and a message naming the
+ * fix) if a recorded Python cannot be loaded. Nothing recorded: the loader's own search. */
+static int prepare_python(const char *home_arg)
+{
+    WCHAR home[PATH_CHARS], dll[PATH_CHARS], file[64];
+    char shown[PATH_CHARS];
+    home[0] = dll[0] = 0;
+    if (home_arg != NULL) {
+        if (utf8_to_wide(home_arg, home) != 0) {
+            fprintf(stderr, "nspv2-host: --python-home %s is not valid UTF-8\n", home_arg);
+            return -1;
+        }
+    } else {
+        read_host_ini(home, dll);
+    }
+    if (home[0] == 0 && dll[0] == 0)
+        return 0;
+    if (home[0] == 0) {
+        /* home = the dll's folder */
+        size_t n = wcslen((const wchar_t *)dll);
+        memcpy(home, dll, (n + 1) * sizeof(WCHAR));
+        while (n > 0 && home[n - 1] != L'\\' && home[n - 1] != L'/')
+            n--;
+        home[n > 0 ? n - 1 : 0] = 0;
+    }
+    if (!SetDllDirectoryW((LPCWSTR)home))
+        fprintf(stderr, "nspv2-host: SetDllDirectoryW(%s) failed (error %lu)\n",
+                narrow(home, shown, sizeof shown), (unsigned long)GetLastError());
+    if (dll[0] == 0) {
+        if (python_dll_name(file, sizeof file / sizeof file[0]) != 0)
+            return 0;
+        if (wcslen((const wchar_t *)home) + wcslen((const wchar_t *)file) + 2 > PATH_CHARS)
+            return -1;
+        swprintf((wchar_t *)dll, PATH_CHARS, L"%ls\\%ls", (const wchar_t *)home,
+                 (const wchar_t *)file);
+    }
+    if (LoadLibraryExW((LPCWSTR)dll, NULL, LOAD_WITH_ALTERED_SEARCH_PATH) == NULL) {
+        fprintf(stderr,
+                "nspv2-host: cannot load %s (error %lu): the Python nspv2 was installed in has "
+                "moved or is another version; run `nspv2 install` again with that Python, or "
+                "pass --python-home DIR (the folder with python3XY.dll)\n",
+                narrow(dll, shown, sizeof shown), (unsigned long)GetLastError());
+        return -1;
+    }
+    return 0;
+}
+#endif
+
 #define RESOLVE(lib, name)                                                                     \
     do {                                                                                       \
         void *p_ = SYM(lib, #name);                                                            \
@@ -245,7 +386,7 @@ static void *load_beside(const char *env, const char *file)
 static int usage(void)
 {
     fprintf(stderr, "usage: nspv2-host [--config FILE] [--install NAME] [--namespace N] "
-                    "--provider GUID ... [--lookup NAME ...] [--lookup-namespace N] [--serve]\n");
+                    "[--python-home DIR] --provider GUID ... [--lookup NAME ...] [--lookup-namespace N] [--serve]\n");
     return 2;
 }
 
@@ -254,7 +395,7 @@ int main(int argc, char **argv)
     GUID providers[MAX_PROVIDERS];
     const char *lookups[MAX_LOOKUPS];
     int nproviders = 0, nlookups = 0, serve = 0, failed = 0;
-    const char *config = NULL, *install = NULL;
+    const char *config = NULL, *install = NULL, *python_home = NULL;
     DWORD install_ns = NS_ALL, lookup_ns = NS_ALL;
 
     for (int i = 1; i < argc; i++) {
@@ -275,6 +416,8 @@ int main(int argc, char **argv)
             lookups[nlookups++] = value;
         } else if (strcmp(arg, "--config") == 0) {
             config = value;
+        } else if (strcmp(arg, "--python-home") == 0) {
+            python_home = value;
         } else if (strcmp(arg, "--install") == 0) {
             install = value;
         } else if (strcmp(arg, "--namespace") == 0) {
@@ -291,7 +434,10 @@ int main(int argc, char **argv)
 #ifdef _WIN32
     void *winsock = getenv("NSPV2_WINSOCK_LIBRARY") ? LOAD(getenv("NSPV2_WINSOCK_LIBRARY"))
                                                     : LOAD("ws2_32.dll");
+    if (prepare_python(python_home) != 0)
+        return 2;
 #else
+    (void)python_home;
     void *winsock = load_beside("NSPV2_WINSOCK_LIBRARY", "libws2standin.so");
 #endif
     void *provider = load_beside("NSPV2_PROVIDER_LIBRARY", NSPV2_PROVIDER_FILE);

@@ -1,0 +1,353 @@
+"""Registration (nspv2.registration and `nspv2 install|reinstall|uninstall|enable|disable|list`):
+catalog entries in the stand-in's shared catalog file, the NS_EMAIL installation blob, the
+configuration file, the logon unit, the access-denied message and `nspv2 serve`."""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+import nspv2
+from nspv2 import catalog, config, registration
+from nspv2.errors import WinsockError
+
+EXAMPLE = "nspv2.examples.zone:ZoneProvider"
+EXAMPLE_ID = config.EXAMPLE_PROVIDER_ID
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses the stand-in catalog file")
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Runs `python -m nspv2.cli ARGS` in a separate process."""
+    return subprocess.run(
+        [sys.executable, "-m", "nspv2.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> dict[str, str]:
+    """An environment whose stand-in catalog is a file, so separate processes share it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSPV2_")}
+    env["NSPV2_STANDIN_CATALOG"] = str(tmp_path / "catalog.txt")
+    return env
+
+
+def test_install_list_uninstall_across_processes(tmp_path: Path, shared: dict[str, str]) -> None:
+    """`nspv2 install` in one process is seen by `nspv2 list` in another (ours marked *), and
+    `nspv2 uninstall` in a third removes the entry and its configuration."""
+    ini = tmp_path / "providers.ini"
+    done = cli(
+        "install",
+        "--provider",
+        EXAMPLE,
+        "--domain",
+        "example.test",
+        "--config",
+        str(ini),
+        env=shared,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{{{EXAMPLE_ID}}}" in done.stdout
+    assert config.read_file(ini)[0].class_spec == EXAMPLE
+    listed = cli("list", "--config", str(ini), env=shared)
+    assert listed.returncode == 0, listed.stderr
+    line = next(x for x in listed.stdout.splitlines() if str(EXAMPLE_ID) in x)
+    assert line.startswith("*"), listed.stdout
+    assert "NS_EMAIL" in line and "enabled" in line and "domains: example.test" in line
+    disabled = cli("disable", "--provider", EXAMPLE, env=shared)
+    assert disabled.returncode == 0, disabled.stderr
+    assert "disabled" in cli("list", env=shared).stdout
+    gone = cli("uninstall", "--provider", EXAMPLE, "--config", str(ini), env=shared)
+    assert gone.returncode == 0, gone.stderr
+    assert str(EXAMPLE_ID) not in cli("list", env=shared).stdout
+    assert config.read_file(ini) == []
+
+
+def test_list_marks_only_ours(tmp_path: Path, shared: dict[str, str]) -> None:
+    """`nspv2 list` shows a foreign provider (another library, not configured) without the mark."""
+    foreign = uuid.uuid4()
+    done = cli(
+        "install",
+        "--guid",
+        str(foreign),
+        "--name",
+        "someone else",
+        "--namespace",
+        "NS_DNS",
+        "--no-config",
+        env=shared,
+    )
+    assert done.returncode == 0, done.stderr
+    # Make it someone else's library: rewrite its path in the shared catalog file.
+    catalog_file = Path(shared["NSPV2_STANDIN_CATALOG"])
+    other = "".join(f"{u:04X}" for u in struct.unpack("<6H", "/x.so\0".encode("utf-16-le")))
+    lines = []
+    for line in catalog_file.read_text().splitlines():
+        fields = line.split()
+        if len(fields) == 8 and fields[1] == f"{{{str(foreign).upper()}}}":
+            fields[6] = other[:-4]
+        lines.append(" ".join(fields))
+    catalog_file.write_text("\n".join(lines) + "\n")
+    listed = cli("list", "--config", str(tmp_path / "none.ini"), env=shared)
+    line = next(x for x in listed.stdout.splitlines() if str(foreign) in x)
+    assert line.startswith(" "), listed.stdout
+    assert "someone else" in line
+
+
+def test_install_twice_then_reinstall(tmp_path: Path, shared: dict[str, str]) -> None:
+    """A second install of the same GUID fails with a message naming `reinstall`; `reinstall`
+    replaces the entry (new name) and leaves exactly one."""
+    ini = str(tmp_path / "p.ini")
+    assert cli("install", "--provider", EXAMPLE, "--config", ini, env=shared).returncode == 0
+    again = cli("install", "--provider", EXAMPLE, "--config", ini, env=shared)
+    assert again.returncode == 1
+    assert "reinstall" in again.stderr and "Traceback" not in again.stderr
+    done = cli("reinstall", "--provider", EXAMPLE, "--name", "renamed", "--config", ini, env=shared)
+    assert done.returncode == 0, done.stderr
+    rows = [x for x in cli("list", env=shared).stdout.splitlines() if str(EXAMPLE_ID) in x]
+    assert len(rows) == 1 and "renamed" in rows[0], rows
+
+
+def test_reinstall_when_not_installed(tmp_path: Path, shared: dict[str, str]) -> None:
+    """`reinstall` of a provider that is not installed simply installs it."""
+    done = cli("reinstall", "--provider", EXAMPLE, "--config", str(tmp_path / "p.ini"), env=shared)
+    assert done.returncode == 0, done.stderr
+    assert str(EXAMPLE_ID) in cli("list", env=shared).stdout
+
+
+def test_uninstall_unknown(shared: dict[str, str]) -> None:
+    """Uninstalling a GUID that is not in the catalog says so in one line, exit 1."""
+    done = cli("uninstall", "--guid", str(uuid.uuid4()), env=shared)
+    assert done.returncode == 1
+    assert "not in the Winsock catalog" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_napi_blob_field_by_field() -> None:
+    """The NS_EMAIL installation blob decodes field by field: header, each domain description,
+    offsets from the blob start, cchDomainName without the NUL, names NUL-terminated UTF-16 at
+    2-byte aligned offsets, last OffsetNextDomainDescription 0."""
+    domains = ["corp.example", "mail.test", "ü.example"]
+    blob = registration.napi_installation_blob(domains, wildcard=True)
+    version, ptype, wildcard, count, first = struct.unpack_from("<5I", blob, 0)
+    assert (version, ptype, wildcard, count, first) == (1, 1, 1, 3, 20)
+    at = first
+    for i, name in enumerate(domains):
+        level, cch, nxt, name_at = struct.unpack_from("<4I", blob, at)
+        assert level == registration.ProviderLevel_Primary
+        assert cch == len(name)
+        assert name_at == at + 16 and name_at % 2 == 0
+        assert blob[name_at : name_at + 2 * cch].decode("utf-16-le") == name
+        assert blob[name_at + 2 * cch : name_at + 2 * cch + 2] == b"\0\0"
+        if i + 1 < len(domains):
+            assert nxt > name_at and nxt % 4 == 0
+            at = nxt
+        else:
+            assert nxt == 0
+            assert len(blob) >= name_at + 2 * cch + 2
+    decoded = registration.decode_napi_installation_blob(blob)
+    assert [d["name"] for d in decoded["domains"]] == domains
+
+
+def test_napi_blob_empty_and_not_email() -> None:
+    """No domains gives a 20-byte header with cDomains 0 and OffsetFirstDomain 0; a provider
+    outside NS_EMAIL installs with no blob."""
+    assert registration.napi_installation_blob([]) == struct.pack("<5I", 1, 1, 0, 0, 0)
+    spec = registration.ProviderSpec(uuid.uuid4(), "x", int(nspv2.NS_DNS), domains=("a.b",))
+    assert spec.blob() == b""
+
+
+def test_catalog_holds_the_blob(provider_id: uuid.UUID, tmp_path: Path) -> None:
+    """install() gives WSCInstallNameSpaceEx the NAPI blob, as the catalog's ProviderSpecific."""
+    spec = registration.ProviderSpec(
+        provider_id, "blob test", int(nspv2.NS_EMAIL), domains=("corp.example",)
+    )
+    registration.install(spec, write_configuration=False)
+    try:
+        entry = next(e for e in catalog.entries() if e.provider_id == provider_id)
+        assert entry.provider_specific == spec.blob()
+    finally:
+        registration.uninstall(spec, config_file=str(tmp_path / "none.ini"))
+
+
+def test_access_denied_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """When Winsock answers WSAEACCES, the command prints "run from an elevated prompt" in one
+    line and exits 1."""
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise WinsockError(registration.WSAEACCES)
+
+    monkeypatch.setattr(catalog, "install", denied)
+    code = registration.handle_command_line(
+        None, ["install", "--provider", EXAMPLE, "--config", str(tmp_path / "p.ini")]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "run from an elevated prompt" in err and "Traceback" not in err
+
+
+def test_handle_command_line_with_class(
+    provider_id: uuid.UUID, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """handle_command_line(cls, argv) from an author's script installs and uninstalls the class
+    named by its own attributes, with no --provider."""
+
+    class Mine(nspv2.Provider):
+        name = "mine"
+        namespace = nspv2.NS_EMAIL
+        domains = ("mine.example",)
+
+        def lookup(self, query, flags, session):  # type: ignore[no-untyped-def]
+            return []
+
+    Mine.provider_id = provider_id  # type: ignore[attr-defined]
+    ini = str(tmp_path / "p.ini")
+    assert registration.handle_command_line(Mine, ["install", "--config", ini]) == 0
+    entry = next(e for e in catalog.entries() if e.provider_id == provider_id)
+    assert entry.identifier == "mine" and entry.namespace == nspv2.NS_EMAIL
+    assert config.read_file(Path(ini))[0].class_spec.endswith(":" + Mine.__qualname__)
+    assert registration.handle_command_line(Mine, ["uninstall", "--config", ini]) == 0
+    assert all(e.provider_id != provider_id for e in catalog.entries())
+    assert "configuration: removed" in capsys.readouterr().out
+
+
+def test_config_file_mode_and_untrusted_folder(tmp_path: Path) -> None:
+    """The configuration is written 0644 (--config file), and never into a folder other users
+    can write."""
+    spec = registration.ProviderSpec(EXAMPLE_ID, "x", 37, class_spec=EXAMPLE)
+    ini = tmp_path / "ok" / "providers.ini"
+    registration.write_config(spec, str(ini))
+    assert stat.S_IMODE(os.stat(ini).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(ini.parent).st_mode) == 0o700
+    open_folder = tmp_path / "open"
+    open_folder.mkdir()
+    open_folder.chmod(0o777)
+    with pytest.raises(registration.RegistrationError, match="writable by other users"):
+        registration.write_config(spec, str(open_folder / "providers.ini"))
+    assert not (open_folder / "providers.ini").exists()
+
+
+def test_logon_unit_written_and_removed(tmp_path: Path, shared: dict[str, str]) -> None:
+    """`install --at-logon` writes the systemd user unit running the native host with the
+    provider's GUID (not started); a second provider joins it; uninstall removes each GUID and
+    the unit with the last one."""
+    units = tmp_path / "units"
+    ini = str(tmp_path / "p.ini")
+    done = cli(
+        "install",
+        "--provider",
+        EXAMPLE,
+        "--config",
+        ini,
+        "--at-logon",
+        "--unit-dir",
+        str(units),
+        env=shared,
+    )
+    assert done.returncode == 0, done.stderr
+    unit = units / registration.UNIT_NAME
+    text = unit.read_text()
+    assert f"--provider {EXAMPLE_ID}" in text and "--serve" in text
+    assert "nspv2-host" in text.split("ExecStart=", 1)[1].split()[0]
+    assert f"--config {Path(ini).resolve()}" in text
+    assert stat.S_IMODE(os.stat(unit).st_mode) == 0o644
+    other = uuid.uuid4()
+    assert (
+        cli(
+            "install",
+            "--guid",
+            str(other),
+            "--name",
+            "other",
+            "--no-config",
+            "--at-logon",
+            "--unit-dir",
+            str(units),
+            env=shared,
+        ).returncode
+        == 0
+    )
+    assert str(other) in unit.read_text() and str(EXAMPLE_ID) in unit.read_text()
+    assert (
+        cli(
+            "uninstall",
+            "--provider",
+            EXAMPLE,
+            "--config",
+            ini,
+            "--unit-dir",
+            str(units),
+            env=shared,
+        ).returncode
+        == 0
+    )
+    assert str(EXAMPLE_ID) not in unit.read_text() and str(other) in unit.read_text()
+    assert (
+        cli("uninstall", "--guid", str(other), "--unit-dir", str(units), env=shared).returncode == 0
+    )
+    assert not unit.exists()
+
+
+def test_serve_lookup_end_to_end(tmp_path: Path, shared: dict[str, str]) -> None:
+    """`nspv2 install` then `nspv2 serve --lookup` in another process: the configured provider is
+    advertised, answers through Winsock, and the command exits 0 after unadvertising."""
+    ini = str(tmp_path / "p.ini")
+    assert cli("install", "--provider", EXAMPLE, "--config", ini, env=shared).returncode == 0
+    done = cli(
+        "serve",
+        "--config",
+        ini,
+        "--lookup",
+        "alice@example.test",
+        "--lookup",
+        "www.example.test",
+        env=shared,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "alice@example.test: alice@example.test (Alice Example) 192.0.2.25:25" in done.stdout
+    assert "www.example.test: www.example.test 192.0.2.10:0" in done.stdout
+    missing = cli(
+        "serve",
+        "--provider",
+        str(EXAMPLE_ID),
+        "--config",
+        ini,
+        "--lookup",
+        "nobody@example.test",
+        env=shared,
+    )
+    assert missing.returncode == 1
+    assert "nobody@example.test: not found" in missing.stdout and "10108" in missing.stdout
+
+
+def test_serve_until_sigterm(tmp_path: Path, shared: dict[str, str]) -> None:
+    """`nspv2 serve` keeps serving until SIGTERM, then withdraws its providers and exits 0."""
+    ini = str(tmp_path / "p.ini")
+    assert cli("install", "--provider", EXAMPLE, "--config", ini, env=shared).returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nspv2.cli", "serve", "--config", ini],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=shared,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "stop with Ctrl+C" in line:
+            break
+    proc.terminate()
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0, rest
+    assert "providers withdrawn" in rest
