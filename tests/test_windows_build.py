@@ -62,6 +62,13 @@ def test_standin_selftest_under_wine(build: dict[str, Any]) -> None:
     check(build, "wine-selftest")
 
 
+def test_native_host_finds_python_without_path(build: dict[str, Any]) -> None:
+    """nspv2-host.exe in a pip-style layout (site-packages\\nspv2, python311.dll elsewhere)
+    fails with the fix named when no Python is recorded, and answers once nspv2-host.ini names
+    Python's folder."""
+    check(build, "wine-host-pip-layout")
+
+
 def test_native_host_under_wine(build: dict[str, Any]) -> None:
     """nspv2-host.exe answers a lookup from the example provider in Windows CPython under Wine."""
     check(build, "wine-host")

@@ -489,6 +489,57 @@ def wine_boot(env: dict[str, str]) -> None:
     subprocess.run(["wineserver", "-w"], env=env, capture_output=True, timeout=600)
 
 
+def pip_layout(out: Path, built: dict[str, Path], python_dir: Path, wheels: Path) -> Path:
+    """A pip-style install: Python's root with python311.dll, and nspv2 (host and provider
+    library inside) in Lib\\site-packages. Returns the host's path."""
+    root = out / "piplayout"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(python_dir, root)
+    site = root / "Lib" / "site-packages"
+    shutil.copytree(wheels, site)
+    shutil.copytree(built["provider"].parent, site / "nspv2")
+    host = site / "nspv2" / built["host"].name
+    shutil.copy2(built["host"], host)
+    return host
+
+
+def pip_layout_checks(
+    host: Path, standin: Path, scratch: Path, env: dict[str, str]
+) -> tuple[bool, str]:
+    """Runs the pip-layout host without, then with nspv2-host.ini."""
+    ini = host.parent / "nspv2-host.ini"
+    ini.unlink(missing_ok=True)
+    details = []
+    outcomes = []
+    for run_no, with_ini in enumerate((False, True)):
+        if with_ini:
+            python_root = host.parents[3]
+            ini.write_text(
+                f"; nspv2-host: the Python to load\r\nhome = {windows_path(python_root)}\r\n",
+                encoding="utf-8",
+            )
+        host_env = dict(env)
+        host_env["NSPV2_WINSOCK_LIBRARY"] = windows_path(standin)
+        host_env["NSPV2_STANDIN_CATALOG"] = windows_path(scratch / f"pip-catalog-{run_no}.txt")
+        result = wine_run(
+            [
+                str(host),
+                *("--provider", EXAMPLE_PROVIDER, "--install", "x", "--namespace", "37"),
+                *("--lookup", "alice@example.test"),
+            ],
+            host_env,
+            timeout=300,
+        )
+        text = f"{'with' if with_ini else 'without'} nspv2-host.ini: exit {result.returncode}\n"
+        text += result.stdout + result.stderr
+        details.append(text)
+        if with_ini:
+            outcomes.append(result.returncode == 0 and "alice@example.test: " in result.stdout)
+        else:
+            outcomes.append(result.returncode != 0 and "--python-home" in result.stderr)
+    return all(outcomes), "\n".join(details)
+
+
 # ---- driver ----
 
 
@@ -573,6 +624,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok = result.returncode == 0 and "alice@example.test: " in result.stdout
     check("wine-host", ok, f"exit {result.returncode}\n{result.stdout}{result.stderr}")
+
+    host = pip_layout(out, built, python_dir, wheels)
+    ok, detail = pip_layout_checks(host, built["standin"], scratch, env)
+    check("wine-host-pip-layout", ok, detail)
     return finish(0 if all(c["ok"] for c in checks.values()) else 1)
 
 

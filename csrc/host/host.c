@@ -237,8 +237,20 @@ static void *load_beside(const char *env, const char *file)
         chosen = path;
     }
     void *lib = LOAD(chosen);
+#ifdef _WIN32
+    DWORD error = lib == NULL ? GetLastError() : 0;
+    if (lib == NULL)
+        fprintf(stderr, "nspv2-host: cannot load %s (error %lu)%s\n", chosen,
+                (unsigned long)error,
+                error == ERROR_MOD_NOT_FOUND
+                    ? ": if python3XY.dll is what is missing, run `nspv2 install` with the Python "
+                      "nspv2 is installed in (it records that Python in nspv2-host.ini beside this "
+                      "program) or pass --python-home DIR (the folder with python3XY.dll)"
+                    : "");
+#else
     if (lib == NULL)
         fprintf(stderr, "nspv2-host: cannot load %s\n", chosen);
+#endif
     return lib;
 }
 
