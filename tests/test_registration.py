@@ -351,3 +351,17 @@ def test_serve_until_sigterm(tmp_path: Path, shared: dict[str, str]) -> None:
     rest = proc.stderr.read()
     assert proc.wait(timeout=30) == 0, rest
     assert "providers withdrawn" in rest
+
+
+def test_host_ini_names_python(tmp_path: Path) -> None:
+    """nspv2-host.ini, which the native host reads on Windows, names the folder of python3XY.dll
+    (`home = `) and the DLL itself (`dll = `), one `key = value` a line."""
+    dll = tmp_path / "Python311" / "python311.dll"
+    written = registration.write_host_ini(tmp_path, dll)
+    lines = Path(written).read_text(encoding="utf-8").splitlines()
+    values = dict(
+        (k.strip(), v.strip()) for k, _, v in (x.partition("=") for x in lines if "=" in x)
+    )
+    assert values["home"] == str(dll.parent)
+    assert values["dll"] == str(dll)
+    assert all(x.startswith(";") or "=" in x for x in lines)

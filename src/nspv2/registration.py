@@ -544,7 +544,10 @@ def install(
         _catalog_call(lambda: _call32("install", spec, library), "WSCInstallNameSpaceEx32")
         done.append("catalog (32-bit): installed")
     if WINDOWS:
-        done.append(f"host Python: {write_host_ini()}")
+        try:
+            done.append(f"host Python: {write_host_ini()}")
+        except OSError as exc:
+            done.append(f"host Python: not recorded ({exc}); start nspv2-host with --python-home")
     if at_logon:
         done.append(f"logon: {register_logon(spec.provider_id, config_file, unit_dir)}")
     return done
