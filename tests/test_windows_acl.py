@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = r"""
+import sys
 from pathlib import Path
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
 from nspv2 import config
