@@ -4,6 +4,7 @@ configuration file, the logon unit, the access-denied message and `nspv2 serve`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import struct
@@ -21,8 +22,6 @@ from nspv2.errors import WinsockError
 EXAMPLE = "nspv2.examples.zone:ZoneProvider"
 EXAMPLE_ID = config.EXAMPLE_PROVIDER_ID
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses the stand-in catalog file")
-
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Runs `python -m nspv2.cli ARGS` in a separate process."""
@@ -39,7 +38,8 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def shared(tmp_path: Path) -> dict[str, str]:
     """An environment whose stand-in catalog is a file, so separate processes share it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NSPV2_")}
+    keep = ("NSPV2_WINSOCK_LIBRARY",)  # set on Windows to use the stand-in, not ws2_32.dll
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSPV2_") or k in keep}
     env["NSPV2_STANDIN_CATALOG"] = str(tmp_path / "catalog.txt")
     return env
 
@@ -224,6 +224,10 @@ def test_handle_command_line_with_class(
     assert "configuration: removed" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="POSIX file modes (0644, chmod 0777); Windows has ACLs, checked by test_windows_acl.py",
+)
 def test_config_file_mode_and_untrusted_folder(tmp_path: Path) -> None:
     """The configuration is written 0644 (--config file), and never into a folder other users
     can write."""
@@ -240,6 +244,11 @@ def test_config_file_mode_and_untrusted_folder(tmp_path: Path) -> None:
     assert not (open_folder / "providers.ini").exists()
 
 
+@pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="systemd user unit; on Windows --at-logon writes the HKCU Run value "
+    "(test_windows_registry_and_run_value)",
+)
 def test_logon_unit_written_and_removed(tmp_path: Path, shared: dict[str, str]) -> None:
     """`install --at-logon` writes the systemd user unit running the native host with the
     provider's GUID (not started); a second provider joins it; uninstall removes each GUID and
@@ -333,6 +342,11 @@ def test_serve_lookup_end_to_end(tmp_path: Path, shared: dict[str, str]) -> None
     assert "nobody@example.test: not found" in missing.stdout and "10108" in missing.stdout
 
 
+@pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="no SIGTERM on Windows: Popen.terminate() is TerminateProcess, which kills the "
+    "process without letting it withdraw its providers",
+)
 def test_serve_until_sigterm(tmp_path: Path, shared: dict[str, str]) -> None:
     """`nspv2 serve` keeps serving until SIGTERM, then withdraws its providers and exits 0."""
     ini = str(tmp_path / "p.ini")
@@ -365,3 +379,89 @@ def test_host_ini_names_python(tmp_path: Path) -> None:
     assert values["home"] == str(dll.parent)
     assert values["dll"] == str(dll)
     assert all(x.startswith(";") or "=" in x for x in lines)
+
+
+WINDOWS_ONLY = pytest.mark.skipif(sys.platform != "win32", reason="the Windows registry")
+
+
+@WINDOWS_ONLY
+@pytest.mark.parametrize("user", [False, True], ids=["HKLM", "HKCU"])
+def test_windows_registry_configuration(user: bool) -> None:
+    """On Windows the configuration is the registry key SOFTWARE\\nspv2\\Providers\\{GUID}
+    (HKLM, or HKCU with --user): write_config writes Class and PythonPath there, config.find
+    reads them back, configured_ids lists the GUID, remove_config deletes the key."""
+    guid = uuid.uuid4()
+    folder = str(Path(__file__).resolve().parent)
+    spec = registration.ProviderSpec(
+        guid, "registry test", 37, class_spec=EXAMPLE, python_path=(folder,)
+    )
+    hive = "HKCU" if user else "HKLM"
+    where = registration.write_config(spec, user=user)
+    try:
+        assert where == f"{hive}\\{config.REGISTRY_KEY}\\{{{guid}}}"
+        entry = config.find(guid)
+        assert entry.class_spec == EXAMPLE and entry.python_path == (folder,)
+        assert entry.source == where
+        assert guid in registration.configured_ids()
+    finally:
+        removed = registration.remove_config(guid, user=user)
+    assert removed
+    assert guid not in registration.configured_ids()
+    with pytest.raises(config.NotConfigured, match="HKLM/HKCU"):
+        config.find(guid)
+    assert not registration.remove_config(guid, user=user)
+
+
+@WINDOWS_ONLY
+def test_windows_registry_and_run_value(tmp_path: Path, shared: dict[str, str]) -> None:
+    """`nspv2 install --at-logon` on Windows, in another process: the configuration goes to HKLM,
+    the catalog entry to the (stand-in's) catalog, the HKCU Run value `nspv2-host` starts the
+    native host with --python-home, the provider's GUID and --serve, and nspv2-host.ini names
+    Python; `list` marks the provider ours (by its configuration); `uninstall` removes the key
+    and the GUID from the Run value (the value with its last provider)."""
+    import winreg
+
+    guid, other = uuid.uuid4(), uuid.uuid4()
+    previous = registration._read_logon()
+    try:
+        done = cli("install", "--provider", EXAMPLE, "--guid", str(guid), "--at-logon", env=shared)
+        assert done.returncode == 0, done.stderr
+        assert f"configuration: HKLM\\{config.REGISTRY_KEY}\\{{{guid}}}" in done.stdout
+        assert config.find(guid).class_spec == EXAMPLE
+        run = registration._read_logon()
+        assert run is not None and f"--provider {guid}" in run and run.endswith("--serve")
+        assert "nspv2-host.exe" in run and "--python-home" in run
+        dll = registration.python_dll()
+        assert dll is not None and str(dll.parent) in run
+        ini = Path(nspv2._native.host_program()).parent / registration.HOST_INI
+        assert f"dll = {dll}" in ini.read_text(encoding="utf-8").splitlines()
+        listed = cli("list", env=shared)
+        line = next(x for x in listed.stdout.splitlines() if str(guid) in x)
+        assert line.startswith("*") and f"[{EXAMPLE}]" in line, listed.stdout
+        joined = cli(
+            "install", "--guid", str(other), "--name", "o", "--no-config", "--at-logon", env=shared
+        )
+        assert joined.returncode == 0, joined.stderr
+        run = registration._read_logon()
+        assert run is not None and str(guid) in run and str(other) in run
+        gone = cli("uninstall", "--provider", EXAMPLE, "--guid", str(guid), env=shared)
+        assert gone.returncode == 0, gone.stderr
+        assert "configuration: removed" in gone.stdout
+        with pytest.raises(config.NotConfigured):
+            config.find(guid)
+        run = registration._read_logon()
+        assert run is not None and str(guid) not in run and str(other) in run
+        assert cli("uninstall", "--guid", str(other), env=shared).returncode == 0
+        if previous is None:
+            assert registration._read_logon() is None
+    finally:
+        for leftover in (guid, other):
+            registration.remove_config(leftover)
+        with winreg.CreateKeyEx(
+            winreg.HKEY_CURRENT_USER, registration.RUN_KEY, 0, winreg.KEY_SET_VALUE
+        ) as key:
+            if previous is None:
+                with contextlib.suppress(FileNotFoundError):
+                    winreg.DeleteValue(key, registration.RUN_VALUE)
+            else:
+                winreg.SetValueEx(key, registration.RUN_VALUE, 0, winreg.REG_SZ, previous)

@@ -1,6 +1,6 @@
 """Cross-builds nspv2's C parts for 64-bit Windows with mingw-w64 and runs them under Wine.
 
-    python tools/windows_build.py [--out DIR] [--cache DIR] [--no-wine]
+    python tools/windows_build.py [--out DIR] [--cache DIR] [--no-wine] [--pytest]
 
 What it does, in order (each step prints one "step ..." line, each check one PASS/FAIL line):
 
@@ -20,7 +20,12 @@ What it does, in order (each step prints one "step ..." line, each check one PAS
 6. under Wine (its own prefix in the cache): runs the stand-in self-test, then the native host
    with the built-in example provider against the stand-in, in a Windows layout (--out/app):
    python311.dll and its standard library, _cffi_backend, the nspv2 package with the provider
-   library inside it, the host and the stand-in beside python311.dll.
+   library inside it, the host and the stand-in beside python311.dll;
+7. with --pytest: runs tests/ itself under Wine with that Windows CPython (see run_pytest): the
+   pure-Python test dependencies are unpacked into Lib/site-packages beside nspv2 (the provider
+   library, the host and the packaged headers inside it) in --out/pytest, whose python311._pth
+   puts that folder on sys.path, and PYTEST_FILES run against the stand-in
+   (NSPV2_WINSOCK_LIBRARY). summary.json's "pytest" holds the counts and every skip's reason.
 
 Everything lands in --out (default ~/.cache/nspv2-windows/build), never in the source tree.
 --out/summary.json records every check; the exit status is 0 only if every check passed.
@@ -42,6 +47,7 @@ import sys
 import sysconfig
 import tarfile
 import time
+import xml.etree.ElementTree as ElementTree
 import zipfile
 from pathlib import Path
 
@@ -64,6 +70,38 @@ EXPORTS = [
     "NSPv2SetServiceEx",
     "NSPv2ClientSessionRundown",
     "NSPv2GetRoutine",
+]
+# The test files --pytest runs under Wine: those that need only the Python API and the stand-in
+# (no C compiler, valgrind or POSIX-only tools). Single tests that cannot run on Windows are
+# marked there with skipif(sys.platform == "win32", reason=...).
+PYTEST_FILES = [
+    "test_bad_input.py",
+    "test_buffer.py",
+    "test_cli.py",
+    "test_concurrency.py",
+    "test_config.py",
+    "test_config_security.py",
+    "test_constants.py",
+    "test_entry_points.py",
+    "test_fuzz_marshal.py",
+    "test_lookup.py",
+    "test_marshal.py",
+    "test_observability.py",
+    "test_registration.py",
+    "test_security.py",
+    "test_sessions.py",
+]
+# What pytest and the tests import, all pure Python: the versions installed here are fetched as
+# wheels for Windows (colorama: pytest's Windows-only dependency).
+TEST_DISTRIBUTIONS = [
+    "pytest",
+    "pluggy",
+    "iniconfig",
+    "packaging",
+    "pygments",
+    "colorama",
+    "hypothesis",
+    "sortedcontainers",
 ]
 # Tool -> the Debian package that has it.
 TOOLS = {
@@ -256,6 +294,43 @@ def fetch_wheels(cache: Path) -> Path:
             raise BuildError(f"pip download {requirement} for win_amd64 gave no {pattern}")
         with zipfile.ZipFile(wheels[-1]) as wheel:
             wheel.extractall(staging)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def fetch_test_wheels(cache: Path) -> Path:
+    """TEST_DISTRIBUTIONS for Windows (the versions installed here, else the newest), unpacked
+    into one folder for sys.path."""
+    requirements = []
+    for name in TEST_DISTRIBUTIONS:
+        try:
+            requirements.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            requirements.append(name)
+    key = "-".join(r.replace("==", "-") for r in requirements)
+    target = cache / "site-tests" / key
+    if (target / ".complete").is_file():
+        return target
+    downloads = cache / "downloads" / "tests" / key
+    downloads.mkdir(parents=True, exist_ok=True)
+    pip_download(
+        [
+            *requirements,
+            *("--platform", "win_amd64", "--python-version", PY_VERSION),
+            *("--implementation", "cp", "--only-binary", ":all:"),
+        ],
+        downloads,
+    )
+    wheels = sorted(downloads.glob("*.whl"))
+    if len(wheels) < len(requirements):
+        raise BuildError(f"pip download {' '.join(requirements)} gave only {wheels}")
+    staging = target.with_suffix(".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(staging)
+    (staging / ".complete").write_text("\n".join(requirements) + "\n", encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
@@ -540,6 +615,108 @@ def pip_layout_checks(
     return all(outcomes), "\n".join(details)
 
 
+# ---- 7. the test suite under Wine ----
+
+
+def packaged_headers() -> list[str]:
+    """setup.py's PACKAGED_HEADERS (the headers BuildPy copies into nspv2/include/nspv2)."""
+    text = (ROOT / "setup.py").read_text(encoding="utf-8")
+    names = re.findall(r'"include/nspv2/([\w.]+\.h)"', text)
+    if not names:
+        raise BuildError("setup.py names no PACKAGED_HEADERS")
+    return names
+
+
+def pytest_layout(
+    out: Path, built: dict[str, Path], python_dir: Path, wheels: Path, test_wheels: Path
+) -> Path:
+    """--out/pytest/python: the embeddable CPython with Lib\\site-packages on sys.path (its
+    python311._pth, the embeddable distribution ignores PYTHONPATH), holding cffi, the test
+    dependencies and nspv2 as pip installs it (provider library, host, nspv2/include/nspv2).
+    Returns the Python folder; the stand-in goes beside it."""
+    root = out / "pytest"
+    shutil.rmtree(root, ignore_errors=True)
+    python = root / "python"
+    shutil.copytree(python_dir, python)
+    site = python / "Lib" / "site-packages"
+    shutil.copytree(wheels, site)
+    shutil.copytree(
+        test_wheels, site, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete")
+    )
+    package = site / "nspv2"
+    shutil.copytree(ROOT / "src" / "nspv2", package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(built["provider"], package / built["provider"].name)
+    shutil.copy2(built["host"], package / built["host"].name)
+    include = package / "include" / "nspv2"
+    include.mkdir(parents=True)
+    for name in packaged_headers():
+        shutil.copy2(CSRC / "include" / "nspv2" / name, include / name)
+    shutil.copy2(built["standin"], root / built["standin"].name)
+    pth = python / f"{PY_DLL}._pth"
+    lines = pth.read_text(encoding="utf-8").splitlines()
+    at = lines.index(".") + 1 if "." in lines else len(lines)
+    lines.insert(at, "Lib\\site-packages")
+    pth.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    return python
+
+
+def run_pytest(python: Path, env: dict[str, str]) -> tuple[bool, str, dict[str, object]]:
+    """Runs PYTEST_FILES from the source tree with the Windows CPython under Wine, against the
+    stand-in. Nothing is written into the source tree: -B (no bytecode, so no rewritten test
+    modules either), no cache provider, --basetemp, the hypothesis database and the JUnit XML
+    in --out/pytest (the current directory). Returns ok, the output and the counts."""
+    root = python.parent
+    junit = root / "junit.xml"
+    test_env = dict(env)
+    test_env["NSPV2_WINSOCK_LIBRARY"] = windows_path(root / "ws2standin.dll")
+    command = [
+        str(python / "python.exe"),
+        *("-B", "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs"),
+        *("--basetemp", windows_path(root / "tmp")),
+        "--junitxml",
+        windows_path(junit),
+        *(windows_path(ROOT / "tests" / name) for name in PYTEST_FILES),
+    ]
+    try:
+        result = subprocess.run(
+            ["wine", *command],
+            capture_output=True,
+            text=True,
+            env=test_env,
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            timeout=900,
+        )
+        code, output = result.returncode, result.stdout + result.stderr
+    except subprocess.TimeoutExpired as exc:
+        code, output = 124, _text(exc.stdout) + _text(exc.stderr) + "\ntimed out after 900 s"
+    counts: dict[str, object] = {"exit": code, "files": PYTEST_FILES}
+    document = ElementTree.parse(junit).getroot() if junit.is_file() else None
+    suite = (
+        document if document is None or document.tag == "testsuite" else document.find("testsuite")
+    )
+    if suite is not None:
+        total = int(suite.get("tests", "0"))
+        failed, errors = int(suite.get("failures", "0")), int(suite.get("errors", "0"))
+        skipped = int(suite.get("skipped", "0"))
+        skips = []
+        for case in suite.iter("testcase"):
+            skip = case.find("skipped")
+            if skip is not None:
+                name = f"{case.get('classname', '')}::{case.get('name', '')}"
+                skips.append({"test": name, "reason": skip.get("message", "")})
+        counts.update(
+            passed=total - failed - errors - skipped,
+            failed=failed,
+            errors=errors,
+            skipped=skipped,
+            skips=skips,
+        )
+    ok = code == 0 and counts.get("failed") == 0 and counts.get("errors") == 0
+    tail = "\n".join(output.rstrip().splitlines()[-400:] if not ok else [])
+    return ok, tail, counts
+
+
 # ---- driver ----
 
 
@@ -549,11 +726,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=default_cache / "nspv2-windows")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--no-wine", action="store_true", help="build and check exports only")
+    parser.add_argument(
+        "--pytest", action="store_true", help="also run the test suite under Wine (step 7)"
+    )
     args = parser.parse_args(argv)
     cache: Path = args.cache.resolve()
     out: Path = (args.out or cache / "build").resolve()
     out.mkdir(parents=True, exist_ok=True)
     checks: dict[str, dict[str, object]] = {}
+    extra: dict[str, object] = {}
     started = time.monotonic()
 
     def check(name: str, ok: bool, detail: str) -> None:
@@ -564,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"    {line}")
 
     def finish(code: int) -> int:
-        summary = {"checks": checks, "seconds": round(time.monotonic() - started, 1)}
+        summary = {"checks": checks, **extra, "seconds": round(time.monotonic() - started, 1)}
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         say(f"summary in {out / 'summary.json'} ({summary['seconds']} s)")
         return code
@@ -628,6 +809,23 @@ def main(argv: list[str] | None = None) -> int:
     host = pip_layout(out, built, python_dir, wheels)
     ok, detail = pip_layout_checks(host, built["standin"], scratch, env)
     check("wine-host-pip-layout", ok, detail)
+
+    if args.pytest:
+        say("step pytest")
+        pytest_started = time.monotonic()
+        try:
+            test_wheels = fetch_test_wheels(cache)
+            python = pytest_layout(out, built, python_dir, wheels, test_wheels)
+        except BuildError as exc:
+            check("wine-pytest", False, str(exc))
+            return finish(1)
+        ok, detail, counts = run_pytest(python, env)
+        counts["seconds"] = round(time.monotonic() - pytest_started, 1)
+        extra["pytest"] = counts
+        summary_line = ", ".join(
+            f"{counts.get(k)} {k}" for k in ("passed", "failed", "errors", "skipped")
+        )
+        check("wine-pytest", ok, f"{summary_line}\n{detail}".rstrip())
     return finish(0 if all(c["ok"] for c in checks.values()) else 1)
 
 

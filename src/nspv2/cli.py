@@ -82,6 +82,11 @@ def cmd_example(args: argparse.Namespace) -> int:
         "--namespace",
         str(int(NS_EMAIL)),
     ]
+    if _native.WINDOWS:
+        # python3XY.dll is not beside the host in site-packages\nspv2: name its folder, as the
+        # Run value written by `install --at-logon` does.
+        dll = registration.python_dll()
+        command += ["--python-home", str(dll.parent if dll else sys.base_prefix)]
     for name in names:
         command += ["--lookup", name]
     env = dict(os.environ)

@@ -432,7 +432,9 @@ def _registry_ids() -> List[uuid.UUID]:
 
 
 def _is_64bit_windows() -> bool:
-    return WINDOWS and struct.calcsize("P") == 8
+    """Whether there is a 32-bit catalog to keep in step: 64-bit Windows with the real Winsock
+    (the stand-in, NSPV2_WINSOCK_LIBRARY, has one catalog and no *32 functions)."""
+    return WINDOWS and struct.calcsize("P") == 8 and _native.winsock_library() is None
 
 
 _ws32: Any = None
