@@ -28,10 +28,12 @@ struct async_call *async_create(const GUID *provider, void *block, size_t block_
     call->provider = *provider;
     call->block = block;
     call->block_size = block_size;
+    standin_cond_init(&call->done);
     standin_lock();
     *handle = handle_insert(&g_async, call);
     standin_unlock();
     if (*handle == NULL) {
+        standin_cond_destroy(&call->done);
         free(call);
         return NULL;
     }
@@ -45,8 +47,8 @@ bool async_wait(struct async_call *call, HANDLE handle)
     uint64_t deadline = standin_now_ms() + timeout;
     while (call->state == ASYNC_PENDING) {
         if (timeout == 0)
-            standin_wait();
-        else if (!standin_wait_until(deadline))
+            standin_cond_wait(&call->done);
+        else if (!standin_cond_wait_until(&call->done, deadline))
             break;
     }
     if (call->state == ASYNC_PENDING) {
@@ -65,6 +67,7 @@ bool async_wait(struct async_call *call, HANDLE handle)
 
 void async_free(struct async_call *call)
 {
+    standin_cond_destroy(&call->done);
     free(call->block);
     free(call);
 }
@@ -93,7 +96,7 @@ STANDIN_EXPORT INT WINAPI WSAProviderCompleteAsyncCall(HANDLE hAsyncCall, INT iR
         if (call->state == ASYNC_PENDING) {
             call->state = ASYNC_COMPLETED;
             call->code = iRetCode;
-            standin_broadcast();
+            standin_cond_signal(&call->done);
             standin_unlock();
             return NO_ERROR;
         }

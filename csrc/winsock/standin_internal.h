@@ -11,6 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifndef _WIN32
+#  include <pthread.h> /* before the visibility pragma below, which would hide its symbols */
+#endif
 
 #include "nspv2/ws2types.h"
 #include "nspv2/standin.h"
@@ -39,6 +42,18 @@ void standin_wait(void);                        /* lock held */
 /* Waits until the absolute monotonic deadline (ms); returns false when it has passed. */
 bool standin_wait_until(uint64_t deadline_ms);  /* lock held */
 uint64_t standin_now_ms(void);
+/* A condition variable of its own, under the global lock: each async call has one, so a
+ * completion wakes its one waiter instead of every thread waiting on anything. */
+#ifdef _WIN32
+typedef CONDITION_VARIABLE standin_cond;
+#else
+typedef pthread_cond_t standin_cond;
+#endif
+void standin_cond_init(standin_cond *cond);
+void standin_cond_destroy(standin_cond *cond);
+void standin_cond_signal(standin_cond *cond);                           /* lock held */
+void standin_cond_wait(standin_cond *cond);                             /* lock held */
+bool standin_cond_wait_until(standin_cond *cond, uint64_t deadline_ms); /* lock held */
 
 /* ---- lasterror.c ---- */
 INT standin_fail(INT code);                     /* sets the last error, returns SOCKET_ERROR */
@@ -151,6 +166,7 @@ struct async_call {
     void *block;                  /* memory the provider may still touch until completion */
     size_t block_size;
     DWORD length;                 /* the provider's *lpdwBufferLength lives here, not on a stack */
+    standin_cond done;            /* signalled by the completion */
 };
 enum { ASYNC_PENDING, ASYNC_COMPLETED, ASYNC_TIMED_OUT };
 /* Creates a pending call owning `block` (may be NULL). NULL on no memory. Lock NOT held. */
