@@ -1,7 +1,7 @@
 /* The benchmark's C provider (tools/bench): the same answers as the Python provider that
- * tools/bench writes, packed by hand against the routine table, so the benchmark can show what
- * the architecture costs with no Python in it (its physical limit). Modelled on
- * tests/hosts/cprovider.c, which answers different names.
+ * tools/bench writes, against the routine table and packed by the library's own C packer, so the
+ * benchmark can show what the architecture costs with no Python in it (its physical limit).
+ * Modelled on tests/hosts/cprovider.c, which answers different names.
  *
  *   one.bench    one result: the name and one IPv4 address
  *   ten.bench    one result: the name, five IPv4 and five IPv6 addresses and a 1 KiB blob
@@ -12,6 +12,7 @@
  * A too-small buffer gets WSAEFAULT with the required length and keeps the result for the retry.
  * One mutex guards the lookups; calls into Winsock happen outside it, except the timer's. */
 #include "nspv2/ws2types.h"
+#include "queryset_decls.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -61,7 +62,6 @@ static struct bp_lookup *g_queue_head, *g_queue_tail;
 static bool g_timer_started;
 static BYTE g_blob[BLOB_MAX];
 
-static size_t round_up(size_t n) { return (n + sizeof(void *) - 1) & ~(sizeof(void *) - 1); }
 
 static const struct answer *find_answer(const WCHAR *w)
 {
@@ -94,81 +94,69 @@ static void unlink_lookup(struct bp_lookup *lk)    /* g_mutex held */
         lk->next->prev = lk->prev;
 }
 
-/* Packs one result of lk into out; returns 0, or the required length if capacity is short. */
-static DWORD pack_result(const struct bp_lookup *lk, DWORD capacity, LPWSAQUERYSET2W out)
-{
-    const struct answer *a = lk->answer;
-    size_t name_len = strlen(a->name);
-    size_t name_bytes = (name_len + 1) * sizeof(WCHAR);
-    bool want_name = (lk->flags & LUP_RETURN_NAME) != 0;
-    bool want_addr = (lk->flags & LUP_RETURN_ADDR) != 0;
-    bool want_blob = (lk->flags & LUP_RETURN_BLOB) != 0 && a->blob > 0;
-    size_t naddr = (size_t)(a->v4 + a->v6);
-    size_t need = round_up(sizeof(WSAQUERYSET2W)) + round_up(sizeof(GUID)) +
-                  (want_name ? round_up(name_bytes) : 0) +
-                  (want_addr ? naddr * round_up(sizeof(CSADDR_INFO)) +
-                                   (size_t)a->v4 * round_up(sizeof(SOCKADDR_IN)) +
-                                   (size_t)a->v6 * round_up(sizeof(SOCKADDR_IN6))
-                             : 0) +
-                  (want_blob ? round_up(sizeof(BLOB)) + round_up(a->blob) : 0);
-    if (need > capacity)
-        return (DWORD)need;
+/* Each answer as a WSAQUERYSET2W source, built once; packing is the library's own C packer
+ * (csrc/provider/queryset.c), so (b) differs from (a) only by what runs in Python. */
+struct source {
+    WSAQUERYSET2W qs;
+    WCHAR name[32];
+    CSADDR_INFO csa[10];
+    SOCKADDR_IN v4[10];
+    SOCKADDR_IN6 v6[10];
+    BLOB blob;
+};
+static struct source g_sources[NANSWERS];
+static pthread_once_t g_sources_once = PTHREAD_ONCE_INIT;
 
-    BYTE *cursor = (BYTE *)out + round_up(sizeof(WSAQUERYSET2W));
-    memset(out, 0, sizeof *out);
-    out->dwSize = sizeof(WSAQUERYSET2W);
-    out->dwNameSpace = NS_DNS;
-    out->lpNSProviderId = memcpy(cursor, &lk->session->provider, sizeof(GUID));
-    cursor += round_up(sizeof(GUID));
-    if (want_name) {
-        WCHAR *w = (WCHAR *)(void *)cursor;
-        for (size_t i = 0; i < name_len; i++)
-            w[i] = (WCHAR)a->name[i];
-        w[name_len] = 0;
-        out->lpszServiceInstanceName = w;
-        cursor += round_up(name_bytes);
-    }
-    if (want_addr) {
-        CSADDR_INFO *csa = (CSADDR_INFO *)(void *)cursor;
-        cursor += naddr * round_up(sizeof(CSADDR_INFO));
-        memset(csa, 0, naddr * sizeof *csa);
+static void build_sources(void)
+{
+    for (int n = 0; n < NANSWERS; n++) {
+        const struct answer *a = &k_answers[n];
+        struct source *src = &g_sources[n];
+        memset(src, 0, sizeof *src);
+        for (size_t i = 0; a->name[i] && i + 1 < sizeof src->name / sizeof src->name[0]; i++)
+            src->name[i] = (WCHAR)a->name[i];
         for (int i = 0; i < a->v4 + a->v6; i++) {
             if (i < a->v4) {
-                SOCKADDR_IN *sin = (SOCKADDR_IN *)(void *)cursor;
-                memset(sin, 0, sizeof *sin);
+                SOCKADDR_IN *sin = &src->v4[i];
                 sin->sin_family = AF_INET;
                 sin->sin_addr[0] = 10;
                 sin->sin_addr[3] = (BYTE)(i + 1);
-                csa[i].RemoteAddr.lpSockaddr = (LPSOCKADDR)(void *)sin;
-                csa[i].RemoteAddr.iSockaddrLength = sizeof *sin;
-                cursor += round_up(sizeof *sin);
+                src->csa[i].RemoteAddr.lpSockaddr = (LPSOCKADDR)(void *)sin;
+                src->csa[i].RemoteAddr.iSockaddrLength = sizeof *sin;
             } else {
-                SOCKADDR_IN6 *sin6 = (SOCKADDR_IN6 *)(void *)cursor;
-                memset(sin6, 0, sizeof *sin6);
+                SOCKADDR_IN6 *sin6 = &src->v6[i - a->v4];
+                static const BYTE prefix[4] = {0x20, 0x01, 0x0d, 0xb8};
                 sin6->sin6_family = AF_INET6;
-                sin6->sin6_addr[0] = 0x20;
-                sin6->sin6_addr[1] = 0x01;
-                sin6->sin6_addr[2] = 0x0d;
-                sin6->sin6_addr[3] = 0xb8;
+                memcpy(sin6->sin6_addr, prefix, sizeof prefix);
                 sin6->sin6_addr[15] = (BYTE)(i - a->v4 + 1);
-                csa[i].RemoteAddr.lpSockaddr = (LPSOCKADDR)(void *)sin6;
-                csa[i].RemoteAddr.iSockaddrLength = sizeof *sin6;
-                cursor += round_up(sizeof *sin6);
+                src->csa[i].RemoteAddr.lpSockaddr = (LPSOCKADDR)(void *)sin6;
+                src->csa[i].RemoteAddr.iSockaddrLength = sizeof *sin6;
             }
-            csa[i].iSocketType = SOCK_STREAM;
-            csa[i].iProtocol = IPPROTO_TCP;
+            src->csa[i].iSocketType = SOCK_STREAM;
+            src->csa[i].iProtocol = IPPROTO_TCP;
         }
-        out->dwNumberOfCsAddrs = (DWORD)naddr;
-        out->lpcsaBuffer = csa;
+        src->qs.dwSize = sizeof(WSAQUERYSET2W);
+        src->qs.dwNameSpace = NS_DNS;
+        src->qs.lpszServiceInstanceName = src->name;
+        src->qs.dwNumberOfCsAddrs = (DWORD)(a->v4 + a->v6);
+        src->qs.lpcsaBuffer = src->csa;
+        if (a->blob > 0) {
+            src->blob.cbSize = a->blob;
+            src->blob.pBlobData = g_blob;
+            src->qs.lpBlob = &src->blob;
+        }
     }
-    if (want_blob) {
-        BLOB *blob = (BLOB *)(void *)cursor;
-        cursor += round_up(sizeof(BLOB));
-        blob->cbSize = a->blob;
-        blob->pBlobData = memcpy(cursor, g_blob, a->blob);
-        out->lpBlob = blob;
-    }
-    return 0;
+}
+
+/* Packs one result of lk into out; returns 0, or the required length if capacity is short. */
+static DWORD pack_result(const struct bp_lookup *lk, DWORD capacity, LPWSAQUERYSET2W out)
+{
+    WSAQUERYSET2W qs = g_sources[lk->answer - k_answers].qs;
+    qs.lpNSProviderId = &lk->session->provider;
+    DWORD length = capacity;
+    if (nspv2_queryset_pack(&qs, lk->flags & LUP_RETURN_ALL, out, &length) == NO_ERROR)
+        return 0;
+    return length;
 }
 
 /* Delivers the next result of lk into (length, results): the completion code. g_mutex held. */
@@ -357,6 +345,7 @@ INT bench_cprovider_routine(NSPV2_ROUTINE *out)
 {
     for (size_t i = 0; i < sizeof g_blob; i++)
         g_blob[i] = (BYTE)i;
+    pthread_once(&g_sources_once, build_sources);
     memset(out, 0, sizeof *out);
     out->cbSize = sizeof *out;
     out->dwMajorVersion = NSPV2_ROUTINE_MAJOR_VERSION;
