@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator, Iterator
 
-import pytest
 from conftest import Serve
 
 import nspv2
@@ -34,21 +32,6 @@ class SlowAsync(nspv2.Provider):
         return [nspv2.QuerySet(instance_name=query.instance_name)]
 
 
-def under_wine() -> bool:
-    """Whether this is Windows Python under Wine (whose ntdll exports wine_get_version)."""
-    if sys.platform != "win32":
-        return False
-    import ctypes
-
-    return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")  # type: ignore[attr-defined]
-
-
-@pytest.mark.skipif(
-    under_wine(),
-    reason="Wine: 1,000 threads waiting on the stand-in's one condition variable slow down "
-    "superlinearly under Wine (300 in flight: 1.5 s, 600: 30 s, 1,000: past the stand-in's 30 s "
-    "completion timeout); runs on Linux and on real Windows",
-)
 def test_thousand_async_lookups_in_flight_all_complete(serve: Serve) -> None:
     """1,000 lookups against a provider awaiting 20 ms each all complete, concurrently: NextEx
     returns at once and completes from the runtime's event loop, not from the calling thread."""
