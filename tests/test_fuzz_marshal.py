@@ -10,6 +10,7 @@ import cffi
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import I32, SOCKADDR, U32, WITH_SURROGATES
 
 from nspv2._constants import AF_INET, AF_INET6
 from nspv2._marshal import Marshal
@@ -38,37 +39,9 @@ def wcslen(ptr: Any) -> int:
     return n
 
 
-U32 = st.integers(0, 2**32 - 1)
-I32 = st.integers(-(2**31), 2**31 - 1)
-# Any text without NUL; characters outside the BMP travel as surrogate pairs.
 TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\0"))
 NON_BMP = st.text(st.characters(min_codepoint=0x10000, exclude_characters="\0"), min_size=1)
-
-
-def no_pairs(text: str) -> bool:
-    """Whether no high surrogate directly precedes a low one (that pair would decode as one
-    non-BMP character, not as the two lone code points)."""
-    return not any(
-        "\ud800" <= a <= "\udbff" and "\udc00" <= b <= "\udfff" for a, b in zip(text, text[1:])
-    )
-
-
-LONE_SURROGATES = st.text(
-    st.one_of(
-        st.characters(exclude_characters="\0"),
-        st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
-    )
-).filter(no_pairs)
-
-IPV4 = st.tuples(st.ip_addresses(v=4).map(str), st.integers(0, 65535))
-IPV6 = st.tuples(st.ip_addresses(v=6).map(str), st.integers(0, 65535), U32, U32)
-# Other families stay raw bytes (2 / 23 with enough bytes would be read back as IPv4 / IPv6).
-RAW = st.builds(
-    lambda family, rest: family.to_bytes(2, "little") + rest,
-    st.integers(0, 0xFFFF).filter(lambda f: f not in (AF_INET, AF_INET6)),
-    st.binary(max_size=126),
-)
-SOCKADDR = st.none() | IPV4 | IPV6 | RAW
+LONE_SURROGATES = WITH_SURROGATES
 
 
 def query_sets(text: Any) -> Any:
