@@ -14,9 +14,7 @@
  * threads (T threads and 1 thread, N cycles each), async (A threads at once, each one lookup of
  * async.bench), rss (M cycles of one.bench, resident memory before and after). --cold T0_NS:
  * one lookup of one.bench, then print the CLOCK_MONOTONIC time since T0_NS and since main(). */
-#include "nspv2/ws2types.h"
-#include "nspv2/provider.h"
-#include "nspv2/standin.h"
+#include "nspv2/ws2dynamic.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -30,19 +28,7 @@
 #define FIRST_BUFFER 4096
 #define MAX_REPEATS 64
 
-static struct {
-    INT(WINAPI *WSAStartup)(WORD, LPWSADATA);
-    INT(WINAPI *WSACleanup)(void);
-    INT(WINAPI *WSAGetLastError)(void);
-    INT(WINAPI *WSAAdvertiseProvider)(const GUID *, LPCNSPV2_ROUTINE);
-    INT(WINAPI *WSAUnadvertiseProvider)(const GUID *);
-    INT(WINAPI *WSCInstallNameSpaceEx)(LPWSTR, LPWSTR, DWORD, DWORD, LPGUID, LPBLOB);
-    INT(WINAPI *WSALookupServiceBeginW)(LPWSAQUERYSETW, DWORD, LPHANDLE);
-    INT(WINAPI *WSALookupServiceNextW)(HANDLE, DWORD, LPDWORD, LPWSAQUERYSETW);
-    INT(WINAPI *WSALookupServiceEnd)(HANDLE);
-    DWORD(WINAPI *StandinViolationCount)(void);
-    INT(WINAPI *StandinGetViolation)(DWORD, CHAR *, DWORD);
-} api;
+static struct nspv2_api api;
 
 /* What a scenario's name must answer: results, addresses in each, blob length. */
 struct expect {
@@ -316,22 +302,6 @@ static void rss_scenario(int iterations)
            atomic_load(&g_errors) - errors_before);
 }
 
-static void *resolve(void *lib, const char *name)
-{
-    void *p = dlsym(lib, name);
-    if (p == NULL)
-        fprintf(stderr, "bench_driver: %s not found\n", name);
-    return p;
-}
-
-#define RESOLVE(lib, name)                                                                     \
-    do {                                                                                       \
-        void *p_ = resolve(lib, #name);                                                        \
-        if (p_ == NULL)                                                                        \
-            return 2;                                                                          \
-        memcpy(&api.name, &p_, sizeof p_);                                                     \
-    } while (0)
-
 static int advertise(void *provider, const char *kind, const char *config)
 {
     const GUID *guids[2] = {&g_guid, &g_async_guid};
@@ -340,18 +310,19 @@ static int advertise(void *provider, const char *kind, const char *config)
     INT (*c_routine)(NSPV2_ROUTINE *) = NULL;
     void *p;
     if (strcmp(kind, "c") == 0) {
-        if ((p = resolve(provider, "bench_cprovider_routine")) == NULL)
+        if ((p = nspv2_symbol(provider, "bench_cprovider_routine")) == NULL) {
+            fprintf(stderr, "bench_driver: bench_cprovider_routine not found\n");
             return 2;
+        }
         memcpy(&c_routine, &p, sizeof p);
     } else {
-        INT(WINAPI * set_config)(const CHAR *);
-        if ((p = resolve(provider, "NSPv2GetRoutine")) == NULL)
+        const char *missing = nspv2_api_resolve(&api, NULL, provider);
+        if (missing != NULL) {
+            fprintf(stderr, "bench_driver: %s not found\n", missing);
             return 2;
-        memcpy(&get_routine, &p, sizeof p);
-        if ((p = resolve(provider, "NSPv2SetConfigFile")) == NULL)
-            return 2;
-        memcpy(&set_config, &p, sizeof p);
-        if (config != NULL && set_config(config) != 0) {
+        }
+        get_routine = api.NSPv2GetRoutine;
+        if (config != NULL && api.NSPv2SetConfigFile(config) != 0) {
             fprintf(stderr, "bench_driver: NSPv2SetConfigFile: %d\n", api.WSAGetLastError());
             return 2;
         }
@@ -443,17 +414,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_driver: dlopen: %s\n", dlerror());
         return 2;
     }
-    RESOLVE(winsock, WSAStartup);
-    RESOLVE(winsock, WSACleanup);
-    RESOLVE(winsock, WSAGetLastError);
-    RESOLVE(winsock, WSAAdvertiseProvider);
-    RESOLVE(winsock, WSAUnadvertiseProvider);
-    RESOLVE(winsock, WSCInstallNameSpaceEx);
-    RESOLVE(winsock, WSALookupServiceBeginW);
-    RESOLVE(winsock, WSALookupServiceNextW);
-    RESOLVE(winsock, WSALookupServiceEnd);
-    RESOLVE(winsock, StandinViolationCount);
-    RESOLVE(winsock, StandinGetViolation);
+    const char *missing = nspv2_api_resolve(&api, winsock, NULL);
+    if (missing != NULL || api.StandinViolationCount == NULL) {
+        fprintf(stderr, "bench_driver: %s not found\n", missing ? missing : "the stand-in");
+        return 2;
+    }
 
     WSADATA data;
     if (api.WSAStartup(0x0202, &data) != 0)

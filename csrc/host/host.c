@@ -24,8 +24,7 @@
  * library's import of it resolves to that one. XY comes from the provider library's file name
  * (_provider.cp311-win_amd64.pyd). Elsewhere --python-home is accepted and ignored: the provider
  * library finds libpython by its own run path. */
-#include "nspv2/ws2types.h"
-#include "nspv2/provider.h"
+#include "nspv2/ws2dynamic.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -34,12 +33,10 @@
 
 #ifdef _WIN32
 #  define LOAD(path) ((void *)LoadLibraryA(path))
-#  define SYM(lib, name) ((void *)GetProcAddress((HMODULE)(lib), name))
 #else
 #  include <dlfcn.h>
 #  include <unistd.h>
 #  define LOAD(path) dlopen(path, RTLD_NOW | RTLD_LOCAL)
-#  define SYM(lib, name) dlsym(lib, name)
 #endif
 
 #ifndef NSPV2_PROVIDER_FILE
@@ -50,19 +47,7 @@
 #define MAX_LOOKUPS 64
 
 /* The Winsock and provider functions the host uses, found at run time. */
-static struct {
-    INT(WINAPI *WSAStartup)(WORD, LPWSADATA);
-    INT(WINAPI *WSACleanup)(void);
-    INT(WINAPI *WSAGetLastError)(void);
-    INT(WINAPI *WSAAdvertiseProvider)(const GUID *, LPCNSPV2_ROUTINE);
-    INT(WINAPI *WSAUnadvertiseProvider)(const GUID *);
-    INT(WINAPI *WSCInstallNameSpaceEx)(LPWSTR, LPWSTR, DWORD, DWORD, LPGUID, LPBLOB);
-    INT(WINAPI *WSALookupServiceBeginW)(LPWSAQUERYSETW, DWORD, LPHANDLE);
-    INT(WINAPI *WSALookupServiceNextW)(HANDLE, DWORD, LPDWORD, LPWSAQUERYSETW);
-    INT(WINAPI *WSALookupServiceEnd)(HANDLE);
-    INT(WINAPI *NSPv2GetRoutine)(const GUID *, NSPV2_ROUTINE *);
-    INT(WINAPI *NSPv2SetConfigFile)(const CHAR *);
-} api;
+static struct nspv2_api api;
 
 static volatile sig_atomic_t stop;
 
@@ -385,16 +370,6 @@ static int prepare_python(const char *home_arg)
 }
 #endif
 
-#define RESOLVE(lib, name)                                                                     \
-    do {                                                                                       \
-        void *p_ = SYM(lib, #name);                                                            \
-        if (p_ == NULL) {                                                                      \
-            fprintf(stderr, "nspv2-host: %s not found\n", #name);                            \
-            return 2;                                                                          \
-        }                                                                                      \
-        memcpy(&api.name, &p_, sizeof p_);                                                     \
-    } while (0)
-
 static int usage(void)
 {
     fprintf(stderr, "usage: nspv2-host [--config FILE] [--install NAME] [--namespace N] "
@@ -455,17 +430,11 @@ int main(int argc, char **argv)
     void *provider = load_beside("NSPV2_PROVIDER_LIBRARY", NSPV2_PROVIDER_FILE);
     if (winsock == NULL || provider == NULL)
         return 2;
-    RESOLVE(winsock, WSAStartup);
-    RESOLVE(winsock, WSACleanup);
-    RESOLVE(winsock, WSAGetLastError);
-    RESOLVE(winsock, WSAAdvertiseProvider);
-    RESOLVE(winsock, WSAUnadvertiseProvider);
-    RESOLVE(winsock, WSCInstallNameSpaceEx);
-    RESOLVE(winsock, WSALookupServiceBeginW);
-    RESOLVE(winsock, WSALookupServiceNextW);
-    RESOLVE(winsock, WSALookupServiceEnd);
-    RESOLVE(provider, NSPv2GetRoutine);
-    RESOLVE(provider, NSPv2SetConfigFile);
+    const char *missing = nspv2_api_resolve(&api, winsock, provider);
+    if (missing != NULL) {
+        fprintf(stderr, "nspv2-host: %s not found\n", missing);
+        return 2;
+    }
 
     WSADATA data;
     int rc = api.WSAStartup(0x0202, &data);

@@ -18,9 +18,7 @@
  * a thread saw a different answer; 2 setup failure; 3 NSPv2GetRoutine failed; 4 violations.
  * --close-stdio closes fds 1 and 2 before the first Winsock or provider call (the status then is
  * the only report). */
-#include "nspv2/ws2types.h"
-#include "nspv2/provider.h"
-#include "nspv2/standin.h"
+#include "nspv2/ws2dynamic.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -33,26 +31,7 @@
 #define MAX_GUIDS 8
 #define MAX_NAMES 32
 
-static struct {
-    INT(WINAPI *WSAStartup)(WORD, LPWSADATA);
-    INT(WINAPI *WSACleanup)(void);
-    INT(WINAPI *WSAGetLastError)(void);
-    VOID(WINAPI *WSASetLastError)(INT);
-    INT(WINAPI *WSAAdvertiseProvider)(const GUID *, LPCNSPV2_ROUTINE);
-    INT(WINAPI *WSAUnadvertiseProvider)(const GUID *);
-    INT(WINAPI *WSCInstallNameSpaceEx)(LPWSTR, LPWSTR, DWORD, DWORD, LPGUID, LPBLOB);
-    INT(WINAPI *WSALookupServiceBeginW)(LPWSAQUERYSETW, DWORD, LPHANDLE);
-    INT(WINAPI *WSALookupServiceNextW)(HANDLE, DWORD, LPDWORD, LPWSAQUERYSETW);
-    INT(WINAPI *WSALookupServiceEnd)(HANDLE);
-    INT(WINAPI *WSASetServiceW)(LPWSAQUERYSETW, WSAESETSERVICEOP, DWORD);
-    INT(WINAPI *StandinClientCreate)(void);
-    INT(WINAPI *StandinClientAttach)(INT);
-    INT(WINAPI *StandinClientKill)(INT);
-    DWORD(WINAPI *StandinViolationCount)(void);
-    INT(WINAPI *StandinGetViolation)(DWORD, CHAR *, DWORD);
-    INT(WINAPI *NSPv2GetRoutine)(const GUID *, NSPV2_ROUTINE *);
-    INT(WINAPI *NSPv2SetConfigFile)(const CHAR *);
-} api;
+static struct nspv2_api api;
 
 static int quiet; /* stdout is closed: print nothing */
 static DWORD name_space = NS_ALL;
@@ -71,22 +50,6 @@ static void say(const char *fmt, ...)
     va_end(ap);
     fflush(stdout);
 }
-
-static void *resolve(void *lib, const char *name)
-{
-    void *p = dlsym(lib, name);
-    if (p == NULL && !quiet)
-        fprintf(stderr, "embed_host: %s not found\n", name);
-    return p;
-}
-
-#define RESOLVE(lib, name)                                                                     \
-    do {                                                                                       \
-        void *p_ = resolve(lib, #name);                                                        \
-        if (p_ == NULL)                                                                        \
-            return 2;                                                                          \
-        memcpy(&api.name, &p_, sizeof p_);                                                     \
-    } while (0)
 
 static int parse_guid(const char *text, GUID *out)
 {
@@ -396,9 +359,10 @@ static int advertise(const GUID *guids, int nguids, int install)
 
 static int resolve_provider(void *provider)
 {
-    RESOLVE(provider, NSPv2GetRoutine);
-    RESOLVE(provider, NSPv2SetConfigFile);
-    return 0;
+    const char *missing = nspv2_api_resolve(&api, NULL, provider);
+    if (missing != NULL && !quiet)
+        fprintf(stderr, "embed_host: %s not found\n", missing);
+    return missing != NULL;
 }
 
 int main(int argc, char **argv)
@@ -465,22 +429,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "embed_host: dlopen: %s\n", dlerror());
         return 2;
     }
-    RESOLVE(winsock, WSAStartup);
-    RESOLVE(winsock, WSACleanup);
-    RESOLVE(winsock, WSAGetLastError);
-    RESOLVE(winsock, WSASetLastError);
-    RESOLVE(winsock, WSAAdvertiseProvider);
-    RESOLVE(winsock, WSAUnadvertiseProvider);
-    RESOLVE(winsock, WSCInstallNameSpaceEx);
-    RESOLVE(winsock, WSALookupServiceBeginW);
-    RESOLVE(winsock, WSALookupServiceNextW);
-    RESOLVE(winsock, WSALookupServiceEnd);
-    RESOLVE(winsock, WSASetServiceW);
-    RESOLVE(winsock, StandinClientCreate);
-    RESOLVE(winsock, StandinClientAttach);
-    RESOLVE(winsock, StandinClientKill);
-    RESOLVE(winsock, StandinViolationCount);
-    RESOLVE(winsock, StandinGetViolation);
+    const char *missing = nspv2_api_resolve(&api, winsock, NULL);
+    if (missing != NULL || api.StandinClientCreate == NULL) {
+        if (!quiet)
+            fprintf(stderr, "embed_host: %s not found\n", missing ? missing : "the stand-in");
+        return 2;
+    }
     if (resolve_provider(provider) != 0)
         return 2;
 
