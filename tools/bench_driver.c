@@ -56,22 +56,6 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int parse_guid(const char *text, GUID *out)
-{
-    unsigned int d[11];
-    const char *s = text[0] == '{' ? text + 1 : text;
-    if (strlen(s) < 36 ||
-        sscanf(s, "%8x-%4x-%4x-%2x%2x-%2x%2x%2x%2x%2x%2x", &d[0], &d[1], &d[2], &d[3], &d[4],
-               &d[5], &d[6], &d[7], &d[8], &d[9], &d[10]) != 11)
-        return -1;
-    out->Data1 = d[0];
-    out->Data2 = (uint16_t)d[1];
-    out->Data3 = (uint16_t)d[2];
-    for (int i = 0; i < 8; i++)
-        out->Data4[i] = (uint8_t)d[3 + i];
-    return 0;
-}
-
 static void widen(const char *s, WCHAR *out, size_t cap)
 {
     size_t i = 0;
@@ -402,8 +386,8 @@ int main(int argc, char **argv)
         }
     }
     if (winsock_path == NULL || provider_path == NULL || guid == NULL ||
-        parse_guid(guid, &g_guid) != 0 ||
-        parse_guid(async_guid ? async_guid : guid, &g_async_guid) != 0 || iterations < 1 ||
+        nspv2_parse_guid(guid, &g_guid) != 0 ||
+        nspv2_parse_guid(async_guid ? async_guid : guid, &g_async_guid) != 0 || iterations < 1 ||
         repeats < 1 || repeats > MAX_REPEATS || async_count < 1) {
         fprintf(stderr, "bench_driver: --winsock, --provider and a valid --guid are required\n");
         return 2;

@@ -57,21 +57,6 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-static int parse_guid(const char *text, GUID *out)
-{
-    unsigned int d[11];
-    const char *s = text[0] == '{' ? text + 1 : text;
-    if (sscanf(s, "%8x-%4x-%4x-%2x%2x-%2x%2x%2x%2x%2x%2x", &d[0], &d[1], &d[2], &d[3], &d[4],
-               &d[5], &d[6], &d[7], &d[8], &d[9], &d[10]) != 11)
-        return -1;
-    out->Data1 = d[0];
-    out->Data2 = (uint16_t)d[1];
-    out->Data3 = (uint16_t)d[2];
-    for (int i = 0; i < 8; i++)
-        out->Data4[i] = (uint8_t)d[3 + i];
-    return 0;
-}
-
 /* ASCII/UTF-8 to UTF-16 for the names the host is given (BMP only, which is enough here). */
 static WCHAR *widen(const char *s)
 {
@@ -395,7 +380,7 @@ int main(int argc, char **argv)
             return usage();
         i++;
         if (strcmp(arg, "--provider") == 0 && nproviders < MAX_PROVIDERS) {
-            if (parse_guid(value, &providers[nproviders++]) != 0) {
+            if (nspv2_parse_guid(value, &providers[nproviders++]) != 0) {
                 fprintf(stderr, "nspv2-host: %s is not a GUID\n", value);
                 return 2;
             }

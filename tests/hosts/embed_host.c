@@ -51,22 +51,6 @@ static void say(const char *fmt, ...)
     fflush(stdout);
 }
 
-static int parse_guid(const char *text, GUID *out)
-{
-    unsigned int d[11];
-    const char *s = text[0] == '{' ? text + 1 : text;
-    if (strlen(s) < 36 ||
-        sscanf(s, "%8x-%4x-%4x-%2x%2x-%2x%2x%2x%2x%2x%2x", &d[0], &d[1], &d[2], &d[3], &d[4],
-               &d[5], &d[6], &d[7], &d[8], &d[9], &d[10]) != 11)
-        return -1;
-    out->Data1 = d[0];
-    out->Data2 = (uint16_t)d[1];
-    out->Data3 = (uint16_t)d[2];
-    for (int i = 0; i < 8; i++)
-        out->Data4[i] = (uint8_t)d[3 + i];
-    return 0;
-}
-
 /* UTF-8 to UTF-16, with surrogate pairs for characters outside the BMP. */
 static WCHAR *widen(const char *s)
 {
@@ -393,7 +377,7 @@ int main(int argc, char **argv)
         else if (strcmp(arg, "--config") == 0)
             config = value;
         else if (strcmp(arg, "--guid") == 0 && nguids < MAX_GUIDS) {
-            if (parse_guid(value, &guids[nguids++]) != 0) {
+            if (nspv2_parse_guid(value, &guids[nguids++]) != 0) {
                 fprintf(stderr, "embed_host: bad GUID %s\n", value);
                 return 2;
             }

@@ -1,6 +1,6 @@
-/* The Winsock, stand-in and provider-library functions a host finds at run time, for programs
- * that load those libraries themselves (the native host, the C test hosts, the benchmark
- * driver): one table and one resolver instead of a copy in each host. The functions' types are
+/* What a host that loads Winsock and the provider library itself needs (the native host, the C
+ * test hosts, the benchmark driver): the functions it finds at run time, in one table with one
+ * resolver, and GUID parsing, instead of a copy in each host. The functions' types are
  * the SDK's (ws2api.h, standin.h, provider.h), listed once below as X(return, name, parameters).
  * C only: cffi does not read this file. */
 #ifndef NSPV2_WS2DYNAMIC_H
@@ -10,6 +10,7 @@
 #include "standin.h"
 #include "provider.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #ifndef _WIN32
@@ -86,6 +87,23 @@ static inline const char *nspv2_api_resolve(struct nspv2_api *api, void *winsock
 #undef NSPV2_API_PROVIDER
 #undef NSPV2_API_GET
     return NULL;
+}
+
+/* Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", braces allowed: 0, or -1 if it is not a GUID. */
+static inline int nspv2_parse_guid(const char *text, GUID *out)
+{
+    unsigned int d[11];
+    const char *s = text[0] == '{' ? text + 1 : text;
+    if (strlen(s) < 36 ||
+        sscanf(s, "%8x-%4x-%4x-%2x%2x-%2x%2x%2x%2x%2x%2x", &d[0], &d[1], &d[2], &d[3], &d[4],
+               &d[5], &d[6], &d[7], &d[8], &d[9], &d[10]) != 11)
+        return -1;
+    out->Data1 = d[0];
+    out->Data2 = (uint16_t)d[1];
+    out->Data3 = (uint16_t)d[2];
+    for (int i = 0; i < 8; i++)
+        out->Data4[i] = (uint8_t)d[3 + i];
+    return 0;
 }
 
 #endif /* NSPV2_WS2DYNAMIC_H */
