@@ -34,18 +34,9 @@ from .errors import WinsockError
 from .host import advertise
 from .provider import Provider
 from .queryset import QuerySet
+from .registration import namespace_arg
 
 EXAMPLE_NAMES = ["alice@example.test", "www.example.test", "ftp.example.test"]
-
-
-def namespace_arg(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        try:
-            return int(Namespace[text.upper()])
-        except KeyError:
-            raise argparse.ArgumentTypeError(f"unknown namespace {text!r}") from None
 
 
 def format_result(result: QuerySet) -> str:
