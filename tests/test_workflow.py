@@ -81,3 +81,10 @@ def test_release_publishes_only_tags() -> None:
     assert any(
         u.startswith("pypa/gh-action-pypi-publish@") for u in uses_of({"jobs": {"p": publish}})
     )
+
+
+def test_dependabot_watches_actions() -> None:
+    """The pinned actions are kept current: Dependabot watches the github-actions ecosystem."""
+    config = yaml.safe_load((ROOT / ".github/dependabot.yml").read_text(encoding="utf-8"))
+    ecosystems = {update["package-ecosystem"] for update in config["updates"]}
+    assert "github-actions" in ecosystems
