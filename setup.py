@@ -1,6 +1,9 @@
 """Builds every C part of nspv2 with the platform's compiler, as part of ``pip install .``:
 
-- ``nspv2._provider``: the provider library (cffi embedding mode; csrc/provider/);
+- ``nspv2._provider``: the provider module (cffi embedding mode; csrc/provider/), which on
+  Windows is also the provider library hosts load;
+- ``libnspv2.so``: off Windows, the provider library hosts load, a loader that makes libpython
+  visible and then loads the module (csrc/provider/loader.c);
 - ``libws2standin``: the Winsock stand-in, off Windows only (csrc/winsock/);
 - ``nspv2-host``: the native host program (csrc/host/);
 - the headers under ``nspv2/include``, which the runtime's cffi declarations are read from.
@@ -19,6 +22,9 @@ from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 CSRC = HERE / "csrc"
+sys.path.insert(0, str(CSRC / "provider"))
+import provider_build  # noqa: E402  (the module's build script: sources, Python version macros)
+
 WINDOWS = sys.platform == "win32"
 
 # Headers copied into the package: cffi's ABI-mode declarations are read from them at run time.
@@ -71,18 +77,43 @@ class BuildExt(build_ext):
         super().build_extensions()
         package_dir = Path(self.get_ext_fullpath("nspv2._provider")).parent
         if not WINDOWS:
+            self.build_loader(package_dir)
             self.build_standin(package_dir)
         self.build_host(package_dir)
 
     def objects(self, sources: list[Path], tag: str) -> list[str]:
         provider_file = Path(self.get_ext_fullpath("nspv2._provider")).name
+        library_file = provider_file if WINDOWS else provider_build.LOADER_FILE
         return self.compiler.compile(
             [str(s) for s in sources],
             output_dir=str(Path(self.build_temp) / tag),
             include_dirs=[str(CSRC / "include")],
-            macros=[("NSPV2_PROVIDER_FILE", f'"{provider_file}"')],
+            macros=[
+                ("NSPV2_PROVIDER_FILE", f'"{provider_file}"'),
+                ("NSPV2_LIBRARY_FILE", f'"{library_file}"'),
+                *provider_build.python_macros(),
+            ],
             extra_postargs=warning_flags() + ([] if WINDOWS else ["-fPIC", "-pthread"]),
         )
+
+    def build_loader(self, package_dir: Path) -> None:
+        """The loader gets no run path: the build Python's LDSHARED may carry
+        -Wl,-rpath,<its libdir> (pyenv's does), which would let dlopen find that libpython
+        wherever the package is installed. It looks only where loader.c says."""
+        sources = [CSRC / "provider" / name for name in provider_build.LOADER_SOURCES]
+        extra = os.environ.get("NSPV2_EXTRA_CFLAGS", "").split()
+        objects = self.objects(sources, "loader")
+        linker = self.compiler.linker_so
+        self.compiler.linker_so = [a for a in linker if not a.startswith(("-Wl,-rpath", "-Wl,-R"))]
+        try:
+            self.compiler.link_shared_object(
+                objects,
+                str(package_dir / provider_build.LOADER_FILE),
+                libraries=["dl", "pthread"],
+                extra_postargs=["-pthread", "-Wl,-z,nodelete", *extra],
+            )
+        finally:
+            self.compiler.linker_so = linker
 
     def build_standin(self, package_dir: Path) -> None:
         sources = sorted((CSRC / "winsock").glob("*.c"))

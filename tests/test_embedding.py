@@ -459,7 +459,7 @@ def test_wrong_python_version(installed: Dict[str, str], tmp_path: Path) -> None
     found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3")))
     if not found:
         pytest.skip("no ~/.pyenv/versions/3.12*/bin/python3 (CI has it)")
-    assert "cpython-311" in installed["provider"], installed["provider"]
+    assert sys.version_info[:2] == (3, 11), "the library under test is built for this Python"
     script = tmp_path / "load.py"
     script.write_text(VERSION_SCRIPT)
     started = time.monotonic()

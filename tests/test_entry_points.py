@@ -14,7 +14,7 @@ import pytest
 import nspv2
 from nspv2 import QuerySet, WinsockError, _runtime
 from nspv2._marshal import Marshal
-from nspv2._native import provider_library
+from nspv2._native import provider_module
 
 ALL_ONES = 0xFFFFFFFFFFFFFFFF
 
@@ -291,12 +291,12 @@ def test_get_routine_null_arguments(native) -> None:
 def _exported_set_service_ex() -> int:
     ffi = cffi.FFI()
     ffi.cdef("void NSPv2SetServiceEx(void *, void *, void *, int, unsigned int, void *);")
-    lib = ffi.dlopen(str(provider_library()))
+    lib = ffi.dlopen(str(provider_module()))
     return int(ffi.cast("uintptr_t", ffi.addressof(lib, "NSPv2SetServiceEx")))
 
 
 def test_set_service_stub_without_method(table) -> None:
-    """A class without set_service gets a SetServiceEx that is not the library's export; a class
+    """A class without set_service gets a SetServiceEx that is not the module's export; a class
     with it gets the export."""
     export = _exported_set_service_ex()
     without = table(Simple())

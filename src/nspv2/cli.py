@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import uuid
 from pathlib import Path
@@ -62,8 +63,49 @@ def cmd_paths(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_lookups(names: List[str], namespace: int) -> bool:
+    """Looks each name up through Winsock and prints its results; True if every one answered."""
+    answered = True
+    for name in names:
+        try:
+            results = lookup(name, namespace=namespace)
+        except WinsockError as exc:
+            print(f"{name}: not found ({exc.strerror}, {exc.code})")
+            answered = False
+            continue
+        for result in results:
+            print(f"{name}: {format_result(result)}")
+        answered = answered and bool(results)
+    sys.stdout.flush()
+    return answered
+
+
+def example_in_process(names: List[str]) -> int:
+    """The example served from this Python process: install the example provider in the
+    catalog (unless it is there), advertise it, look the names up, withdraw it."""
+    with contextlib.ExitStack() as stack:
+        if not any(e.provider_id == EXAMPLE_PROVIDER_ID for e in catalog.entries()):
+            catalog.install(EXAMPLE_PROVIDER_ID, "nspv2 example zone", int(NS_EMAIL))
+            stack.callback(catalog.uninstall, EXAMPLE_PROVIDER_ID)
+        provider = config.load_provider(EXAMPLE_PROVIDER_ID)
+        stack.enter_context(advertise(provider, EXAMPLE_PROVIDER_ID))
+        print(f"nspv2: serving {{{EXAMPLE_PROVIDER_ID}}} from this process", file=sys.stderr)
+        return 0 if print_lookups(names, int(NS_ALL)) else 1
+
+
 def cmd_example(args: argparse.Namespace) -> int:
     names = args.names or EXAMPLE_NAMES
+    if args.in_process:
+        return example_in_process(names)
+    if not _native.WINDOWS and not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        # The native host, a process without Python, must load a shared libpython; this Python
+        # has none (the manylinux images' CPythons, some distributions' builds).
+        print(
+            "nspv2: this Python has no shared libpython for the native host to load; serving "
+            "the example from this Python process instead",
+            file=sys.stderr,
+        )
+        return example_in_process(names)
     command = [
         str(_native.host_program()),
         "--provider",
@@ -134,24 +176,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     look the --lookup names up and exit), unadvertise."""
     targets = _serve_targets(args)
     stop = threading.Event()
-    failed = False
     with contextlib.ExitStack() as stack:
         for guid, provider in targets:
             stack.enter_context(advertise(provider, guid))
             print(f"nspv2: serving {{{guid}}} ({type(provider).__qualname__})", file=sys.stderr)
         if args.lookup:
-            for name in args.lookup:
-                try:
-                    results = lookup(name, namespace=args.lookup_namespace)
-                except WinsockError as exc:
-                    print(f"{name}: not found ({exc.strerror}, {exc.code})")
-                    failed = True
-                    continue
-                for result in results:
-                    print(f"{name}: {format_result(result)}")
-                failed = failed or not results
-            sys.stdout.flush()
-            return 1 if failed else 0
+            return 0 if print_lookups(args.lookup, args.lookup_namespace) else 1
         previous: dict[int, Any] = {}
 
         def on_signal(signum: int, frame: Any) -> None:
@@ -183,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "names", nargs="*", help=f"names to look up (default: {' '.join(EXAMPLE_NAMES)})"
+    )
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="serve from this Python process instead of the native host (the default where "
+        "this Python has no shared libpython)",
     )
     p.set_defaults(run=cmd_example)
     p = sub.add_parser("lookup", help="look a name up through Winsock")

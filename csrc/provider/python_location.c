@@ -1,0 +1,101 @@
+/* Where the Python that owns this package lives, for processes with no Python in them (off
+ * Windows; on Windows the home is the folder of python3XY.dll).
+ *
+ * A package installed in <prefix>/lib/pythonX.Y/site-packages/nspv2/ belongs to <prefix>, or,
+ * when <prefix>/pyvenv.cfg says `home = <base>/bin` (a virtual environment), to <base>. A
+ * directory counts as a Python home only with the standard library's landmark in it,
+ * lib/pythonX.Y/os.py (lib64/ too, where the distribution sets that platlibdir). The paths
+ * are read from the file system only: never from the environment, which belongs to the host. */
+#ifndef _WIN32
+#  include "provider.h"
+
+#  include <stdio.h>
+#  include <string.h>
+#  include <sys/stat.h>
+
+#  ifndef NSPV2_PYTHON_VERSION
+#    error "NSPV2_PYTHON_VERSION: the Python version built for, set by provider_build.python_macros"
+#  endif
+
+static int cut_levels(char *path, int levels)
+{
+    while (levels-- > 0) {
+        char *sep = strrchr(path, '/');
+        if (sep == NULL || sep == path)
+            return -1;
+        *sep = '\0';
+    }
+    return 0;
+}
+
+int nspv2_is_python_home(const char *dir)
+{
+    static const char *const libdirs[] = {"lib", "lib64"};
+    char landmark[4096];
+    struct stat st;
+    for (size_t i = 0; i < sizeof libdirs / sizeof libdirs[0]; i++) {
+        int n = snprintf(landmark, sizeof landmark, "%s/%s/python%s/os.py", dir, libdirs[i],
+                         NSPV2_PYTHON_VERSION);
+        if (n > 0 && (size_t)n < sizeof landmark && stat(landmark, &st) == 0 &&
+            S_ISREG(st.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
+/* The value of `home = ...` in <prefix>/pyvenv.cfg, or -1 when there is none. */
+static int venv_home(const char *prefix, char *out, size_t size)
+{
+    char path[4096], line[4096];
+    int n = snprintf(path, sizeof path, "%s/pyvenv.cfg", prefix);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return -1;
+    FILE *cfg = fopen(path, "r");
+    if (cfg == NULL)
+        return -1;
+    int found = -1;
+    while (found != 0 && fgets(line, sizeof line, cfg) != NULL) {
+        char *key = line + strspn(line, " \t");
+        size_t key_len = strcspn(key, " \t=");
+        if (key_len != 4 || strncmp(key, "home", 4) != 0)
+            continue;
+        char *value = key + key_len + strspn(key + key_len, " \t");
+        if (*value != '=')
+            continue;
+        value += 1 + strspn(value + 1, " \t");
+        size_t len = strcspn(value, "\r\n");
+        while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+            len--;
+        if (len > 0 && len < size) {
+            memcpy(out, value, len);
+            out[len] = '\0';
+            found = 0;
+        }
+    }
+    fclose(cfg);
+    return found;
+}
+
+int nspv2_python_base_prefix(const char *install_dir, char *out, size_t size)
+{
+    char prefix[4096], home[4096];
+    if (strlen(install_dir) >= sizeof prefix)
+        return -1;
+    strcpy(prefix, install_dir);
+    /* <prefix>/lib/pythonX.Y/site-packages */
+    if (cut_levels(prefix, 3) != 0)
+        return -1;
+    if (venv_home(prefix, home, sizeof home) == 0) {
+        /* home names the base installation's bin folder. */
+        if (cut_levels(home, 1) != 0)
+            return -1;
+        strcpy(prefix, home);
+    }
+    if (!nspv2_is_python_home(prefix) || strlen(prefix) >= size)
+        return -1;
+    strcpy(out, prefix);
+    return 0;
+}
+#else
+typedef int nspv2_python_location_is_posix_only;
+#endif
