@@ -92,9 +92,13 @@ NSPV2_EXPORT VOID WINAPI NSPv2LookupServiceNextEx(HANDLE hAsyncCall, HANDLE hLoo
     INT rc;
     if (lpdwBufferLength == NULL)
         rc = WSAEFAULT;
-    else if ((rc = nspv2_runtime_ready()) == NO_ERROR)
-        rc = nspv2_py_next(hAsyncCall, handle_value(hLookup), dwControlFlags, lpdwBufferLength,
-                           lpqsResults);
+    else if ((rc = nspv2_runtime_ready()) == NO_ERROR) {
+        rc = nspv2_lookups_next(handle_value(hLookup), dwControlFlags, lpdwBufferLength,
+                                lpqsResults);
+        if (rc == NSPV2_NOT_INLINE)
+            rc = nspv2_py_next(hAsyncCall, handle_value(hLookup), dwControlFlags,
+                               lpdwBufferLength, lpqsResults);
+    }
     if (rc != NSPV2_PENDING)
         (void)nspv2_complete_async(hAsyncCall, rc);
 }
@@ -104,7 +108,10 @@ NSPV2_EXPORT INT WINAPI NSPv2LookupServiceEnd(HANDLE hLookup)
     INT rc;
     if ((rc = nspv2_runtime_ready()) != NO_ERROR)
         return fail(rc);
-    if ((rc = nspv2_py_end(handle_value(hLookup))) != NO_ERROR)
+    rc = nspv2_lookups_end(handle_value(hLookup));
+    if (rc == NSPV2_NOT_INLINE)
+        rc = nspv2_py_end(handle_value(hLookup));
+    if (rc != NO_ERROR)
         return fail(rc);
     return NO_ERROR;
 }

@@ -28,6 +28,7 @@ BRIDGE_DECLS = PROVIDER / "bridge.h"
 C_SOURCES = [
     "exports.c",
     "interpreter.c",
+    "lookups.c",
     "python_location.c",
     "queryset.c",
     "winsock_link.c",

@@ -1,16 +1,37 @@
 /* C functions of the provider library that the Python runtime calls (declarations only; cffi
  * reads this file). */
 
-/* NSPV2_PENDING: a bridge call will complete its async call later. NSPV2_IMPL_*: what a
- * provider's class implements, as nspv2_py_resolve reports it. */
+/* NSPV2_PENDING: a bridge call will complete its async call later. NSPV2_NOT_INLINE: the
+ * handle is not one of the lookups answered in C (lookups.c). NSPV2_INLINE_MAX_*: the most
+ * results, and bytes of packed results, one such lookup holds. NSPV2_IMPL_*: what a provider's
+ * class implements, as nspv2_py_resolve reports it. */
 enum nspv2_bridge_constants {
     NSPV2_PENDING = -2,
+    NSPV2_NOT_INLINE = -3,
+    NSPV2_INLINE_MAX_RESULTS = 64,
+    NSPV2_INLINE_MAX_BYTES = 1048576,
+    NSPV2_IMAGE_ALIGN = 8,
     NSPV2_IMPL_STARTUP = 1,
     NSPV2_IMPL_CLEANUP = 2,
     NSPV2_IMPL_SET_SERVICE = 4,
     NSPV2_IMPL_SESSION_RUNDOWN = 8
 };
 
+
+/* lookups.c: lookups whose results were all computed in Begin, answered without Python.
+ * create: copies `count` result images, laid end to end in `images` (lengths[i] 0: no result,
+ * that NextEx answers codes[i]) for a lookup of `session` and `provider` with Begin's flags;
+ * returns its handle (odd), or 0 if they are too many or too large (or memory ran out): the
+ * runtime then serves the lookup itself. NSPV2_IMAGE_ALIGN: where an image's pieces start.
+ * next/end: a Winsock code, or NSPV2_NOT_INLINE for a handle that is the runtime's (even).
+ * end_session/end_provider: end every such lookup of a closed session or withdrawn provider. */
+uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flags, size_t count,
+                              const char *images, const size_t *lengths, const INT *codes);
+INT nspv2_lookups_next(uint64_t lookup, DWORD flags, DWORD *bufferLength,
+                       WSAQUERYSET2W *results);
+INT nspv2_lookups_end(uint64_t lookup);
+void nspv2_lookups_end_session(const GUID *provider, uint64_t session);
+void nspv2_lookups_end_provider(const GUID *provider);
 
 /* Completes an NSPv2 asynchronous call through Winsock's WSAProviderCompleteAsyncCall. */
 INT nspv2_complete_async(HANDLE asyncCall, INT code);

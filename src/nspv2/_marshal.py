@@ -10,8 +10,9 @@ caller's buffer.
 from __future__ import annotations
 
 import functools
+import struct
 import uuid
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from .queryset import (
     AfProtocol,
@@ -41,11 +42,59 @@ def _uuid_from_bytes_le(raw: bytes) -> uuid.UUID:
     return uuid.UUID(bytes_le=raw)
 
 
-class Marshal:
-    """Converts between cffi query sets and :class:`QuerySet` for one FFI."""
+def _struct_format(ffi: Any, name: str) -> struct.Struct:
+    """A struct.Struct with ``name``'s exact layout, taken from ffi (native byte order,
+    standard sizes, explicit padding; nested structs flattened): pointers become unsigned
+    integers of their size."""
+    codes = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
-    def __init__(self, ffi: Any) -> None:
+    def scalars(ctype: Any, base: int) -> Iterator[Tuple[int, Any]]:
+        for _, f in ctype.fields:
+            if f.type.kind == "struct":
+                yield from scalars(f.type, base + f.offset)
+            else:
+                yield base + f.offset, f.type
+
+    ctype = ffi.typeof(name)
+    fmt, at = "=", 0
+    for offset, ftype in scalars(ctype, 0):
+        if offset > at:
+            fmt += f"{offset - at}x"
+        code = codes[ffi.sizeof(ftype)]
+        if ftype.kind != "pointer" and int(ffi.cast(ftype, -1)) < 0:
+            code = code.lower()  # a signed integer
+        fmt += code
+        at = offset + ffi.sizeof(ftype)
+    if ffi.sizeof(ctype) > at:
+        fmt += f"{ffi.sizeof(ctype) - at}x"
+    packer = struct.Struct(fmt)
+    assert packer.size == ffi.sizeof(ctype), (name, fmt)
+    return packer
+
+
+class ImageLayout:
+    """The layouts a WSAQUERYSET2W image is written with (see Marshal.image), and ``align``,
+    the multiple every piece starts at (NSPV2_IMAGE_ALIGN, which the C side checks)."""
+
+    def __init__(self, ffi: Any, align: int) -> None:
+        self.queryset = _struct_format(ffi, "WSAQUERYSET2W")
+        self.csaddr = _struct_format(ffi, "CSADDR_INFO")
+        self.blob = _struct_format(ffi, "BLOB")
+        self.version = _struct_format(ffi, "WSAVERSION")
+        self.protocol = _struct_format(ffi, "AFPROTOCOLS")
+        self.align = align
+        self.pad = [b"\0" * n for n in range(align)]
+        self.header_pad = self.pad[-self.queryset.size % align]
+
+
+class Marshal:
+    """Converts between cffi query sets and :class:`QuerySet` for one FFI; ``image_align``
+    enables :meth:`image` (the provider library's NSPV2_IMAGE_ALIGN)."""
+
+    def __init__(self, ffi: Any, image_align: int = 0) -> None:
         self.ffi = ffi
+        self._layout = ImageLayout(ffi, image_align) if image_align else None
+        self._addresses: dict[int, tuple[Tuple[CsAddr, ...], bytes]] = {}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -65,6 +114,36 @@ class Marshal:
         if sa.lpSockaddr == self.ffi.NULL or sa.iSockaddrLength <= 0:
             return None
         return sockaddr_from_bytes(self.ffi.buffer(sa.lpSockaddr, sa.iSockaddrLength)[:])
+
+    def read_restrictions(self, qs: CData, wcslen: WcsLen) -> QuerySet:
+        """read() for a validated WSAQUERYSET2W* (a lookup's restrictions), faster: the
+        struct's scalars come in one unpack, only the pointers that are set are followed, and
+        the frozen QuerySet is filled in without its generated __init__."""
+        layout = self._layout
+        if layout is None:
+            return self.read(qs, wcslen)
+        (_, p_name, p_version, p_comment, namespace, p_guid, p_context, _, p_protocols,
+         p_query, _, p_csaddrs, output_flags, p_blob) = layout.queryset.unpack(
+            self.ffi.buffer(qs, layout.queryset.size)
+        )  # fmt: skip
+        if p_version or p_protocols or p_csaddrs or p_blob:
+            return self.read(qs, wcslen)  # rare in restrictions: the general reader
+        read_wstr = self.read_wstr
+        result = object.__new__(QuerySet)
+        result.__dict__.update(
+            instance_name=read_wstr(qs.lpszServiceInstanceName, wcslen) if p_name else None,
+            version=None,
+            comment=read_wstr(qs.lpszComment, wcslen) if p_comment else None,
+            namespace=namespace,
+            provider_id=self.read_guid(qs.lpNSProviderId) if p_guid else None,
+            context=read_wstr(qs.lpszContext, wcslen) if p_context else None,
+            protocols=(),
+            query_string=read_wstr(qs.lpszQueryString, wcslen) if p_query else None,
+            addresses=(),
+            output_flags=output_flags,
+            blob=None,
+        )
+        return result
 
     def read(self, qs: CData, wcslen: WcsLen) -> QuerySet:
         """A QuerySet from a validated WSAQUERYSET2W* or WSAQUERYSETW*."""
@@ -190,6 +269,128 @@ class Marshal:
                 b.pBlobData = ffi.cast("BYTE *", raw)
             qs.lpBlob = b
         return qs, keep
+
+    def image(
+        self,
+        result: QuerySet,
+        *,
+        default_provider_id: Optional[uuid.UUID] = None,
+        default_namespace: int = 0,
+    ) -> bytes:
+        """``result`` as a relocatable WSAQUERYSET2W image: the struct, then each piece it
+        points to at a multiple of the layout's ``align``, every pointer written as 1 + the piece's
+        offset from the image's start (0 for NULL). C copies it and relocates the pointers
+        (nspv2_lookups_create), which is much cheaper than building cffi structs.
+
+        Raises TypeError/ValueError as build() does."""
+        if not isinstance(result, QuerySet):
+            raise TypeError(
+                f"a provider result must be a nspv2.QuerySet, not {type(result).__name__}"
+            )
+        layout = self._layout
+        if layout is None:
+            raise RuntimeError("this Marshal writes no images (no image_align)")
+        parts: List[bytes] = [b"", layout.header_pad]
+        size = layout.queryset.size + len(layout.header_pad)
+        align, pads = layout.align, layout.pad
+
+        def put(data: bytes) -> int:
+            nonlocal size
+            at = size
+            parts.append(data)
+            pad = -len(data) % align
+            if pad:
+                parts.append(pads[pad])
+            size += len(data) + pad
+            return at + 1
+
+        # The addresses come first, at a fixed offset, so their serialized form does not depend
+        # on the rest. Providers usually answer with the same address tuples again and again:
+        # that form is cached by the tuple's identity (holding the tuple keeps its id unique).
+        addresses = result.addresses
+        p_csaddrs = 0
+        if addresses:
+            if type(addresses) is not tuple:  # a list may change: never cached
+                p_csaddrs = put(self._addresses_block(tuple(addresses), layout, size))
+            else:
+                cached = self._addresses.get(id(addresses))
+                if cached is None or cached[0] is not addresses:
+                    cached = (addresses, self._addresses_block(addresses, layout, size))
+                    if len(self._addresses) >= 512:
+                        self._addresses.clear()
+                    self._addresses[id(addresses)] = cached
+                p_csaddrs = put(cached[1])
+
+        name = result.instance_name
+        comment = result.comment
+        context = result.context
+        query_string = result.query_string
+        p_name = 0 if name is None else put(encode_wstr(name))
+        p_comment = 0 if comment is None else put(encode_wstr(comment))
+        p_context = 0 if context is None else put(encode_wstr(context))
+        p_query = 0 if query_string is None else put(encode_wstr(query_string))
+        p_version = 0
+        if result.version is not None:
+            p_version = put(
+                layout.version.pack(int(result.version.version), int(result.version.how))
+            )
+        provider_id = result.provider_id if result.provider_id is not None else default_provider_id
+        p_guid = 0
+        if provider_id is not None:
+            if not isinstance(provider_id, uuid.UUID):
+                provider_id = uuid.UUID(str(provider_id))
+            p_guid = put(provider_id.bytes_le)
+        protocols = result.protocols
+        p_protocols = 0
+        if protocols:
+            pack = layout.protocol.pack
+            p_protocols = put(b"".join(pack(int(a.family), int(a.protocol)) for a in protocols))
+        p_blob = 0
+        blob = result.blob
+        if blob is not None:
+            if not isinstance(blob, (bytes, bytearray, memoryview)):
+                raise TypeError(f"blob must be bytes, not {type(blob).__name__}")
+            data = bytes(blob)
+            p_blob = put(layout.blob.pack(len(data), put(data) if data else 0))
+        parts[0] = layout.queryset.pack(
+            layout.queryset.size,
+            p_name,
+            p_version,
+            p_comment,
+            int(result.namespace) or default_namespace,
+            p_guid,
+            p_context,
+            len(protocols),
+            p_protocols,
+            p_query,
+            len(addresses),
+            p_csaddrs,
+            int(result.output_flags),
+            p_blob,
+        )
+        return b"".join(parts)
+
+    @staticmethod
+    def _addresses_block(addresses: Tuple[CsAddr, ...], layout: ImageLayout, base: int) -> bytes:
+        """The CSADDR_INFO array followed by the sockaddrs it points to, for an image that
+        places it at offset ``base``."""
+        sockaddrs: List[bytes] = []
+        array = len(addresses) * layout.csaddr.size
+        array_pad = layout.pad[-array % layout.align]
+        at = base + array + len(array_pad)  # a multiple of align, as base is
+        entries = []
+        for a in addresses:
+            if not isinstance(a, CsAddr):
+                raise TypeError(f"addresses must hold nspv2.CsAddr, not {type(a).__name__}")
+            fields: List[int] = []
+            for address in (a.local, a.remote):
+                raw = b"" if address is None else sockaddr_to_bytes(address)
+                fields += [at + 1 if raw else 0, len(raw)]
+                if raw:
+                    sockaddrs.append(raw + layout.pad[-len(raw) % layout.align])
+                    at += len(sockaddrs[-1])
+            entries.append(layout.csaddr.pack(*fields, int(a.socket_type), int(a.protocol)))
+        return b"".join(entries) + array_pad + b"".join(sockaddrs)
 
     def _put_sockaddr(self, sa: CData, address: Optional[SockAddr], keep: List[Any]) -> None:
         if address is None:

@@ -60,6 +60,8 @@ _NO_ERROR = int(NO_ERROR)
 _WSANO_RECOVERY = int(WSANO_RECOVERY)
 _WSAEFAULT = int(WSAEFAULT)
 _WSAEINVAL = int(WSAEINVAL)
+#: The most results a lookup answered in C holds: NSPV2_INLINE_MAX_RESULTS, set by attach().
+_INLINE_MAX_RESULTS = 0
 
 log = logging.getLogger("nspv2")
 
@@ -130,6 +132,10 @@ def unregister(guid: uuid.UUID) -> None:
         orphans = [i for i, lookup in _lookups.items() if lookup.entry.guid == guid]
     for lookup_id in orphans:
         end(lookup_id)
+    if bridge.lib is not None:
+        raw = bridge.ffi.new("GUID *")
+        bridge.ffi.memmove(raw, guid.bytes_le, 16)
+        bridge.lib.nspv2_lookups_end_provider(raw)
     with _sessions_lock:
         for session_id in [i for i, s in _sessions.items() if s.provider_id == guid]:
             _sessions.pop(session_id).closed = True
@@ -286,6 +292,7 @@ def _close_session(guid_ptr: CData, session_id: int, method: str, where: str) ->
         session.closed = True
         for lookup_id in list(session.lookups):
             end(lookup_id)
+        bridge.lib.nspv2_lookups_end_session(guid_ptr, session_id)
         if implemented(entry.provider, method):
             getattr(entry.provider, method)(session)
         return _NO_ERROR
@@ -397,7 +404,8 @@ class Lookup:
 
 _lookups: Dict[int, Lookup] = {}
 _lookups_lock = threading.Lock()
-_lookup_ids = itertools.count(1)
+# Even: the odd handles are the lookups C answers (csrc/provider/lookups.c).
+_lookup_ids = itertools.count(2, 2)
 _current = threading.local()
 
 
@@ -440,10 +448,16 @@ def begin(guid_ptr: CData, restrictions: CData, flags: int, session_id: int, out
         guid = _guid(guid_ptr)
         entry = _entry(guid)
         session = _session(entry, session_id)
-        query = bridge.marshal.read(restrictions, _wcslen)
+        query = bridge.marshal.read_restrictions(restrictions, _wcslen)
+        result = entry.provider.lookup(query, _flags(flags), session)
+        if result is None or isinstance(result, (QuerySet, list, tuple)):
+            # Every result is here already: C answers NextEx and End (csrc/provider/lookups.c).
+            handle = _begin_in_c(entry, query, result, guid_ptr, flags, session_id)
+            if handle:
+                out[0] = handle
+                return _NO_ERROR
         lookup = Lookup(next(_lookup_ids), entry, session, flags)
         lookup.query = query
-        result = entry.provider.lookup(query, _flags(flags), session)
         lookup.inline = result is None or isinstance(result, (QuerySet, list, tuple))
         lookup.source = _source(result)
         with _lookups_lock:
@@ -454,6 +468,61 @@ def begin(guid_ptr: CData, restrictions: CData, flags: int, session_id: int, out
         return _NO_ERROR
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceBegin", guid)
+
+
+def _begin_in_c(
+    entry: ProviderEntry,
+    query: QuerySet,
+    result: Any,
+    guid_ptr: CData,
+    flags: int,
+    session_id: int,
+) -> int:
+    """Builds every result and hands them to C; the lookup's handle, or 0 if C declined them
+    (too many or too large: the runtime then serves the lookup itself, packing lazily).
+
+    A result that cannot be built answers its own NextEx with the error and the next one
+    follows; an item that is not a QuerySet answers its NextEx with the error and ends the
+    lookup, as a failing generator would. Either is logged now, once."""
+    if result is None:
+        items: Any = ()
+    elif isinstance(result, QuerySet):
+        items = (result,)
+    else:
+        items = result
+    count = len(items)
+    if count > _INLINE_MAX_RESULTS:
+        return 0
+    ffi = bridge.ffi
+    if count == 0:
+        handle: int = bridge.lib.nspv2_lookups_create(
+            session_id, guid_ptr, flags, 0, ffi.NULL, ffi.NULL, ffi.NULL
+        )
+        return handle
+    images: list[bytes] = []
+    lengths = ffi.new("size_t[]", count)
+    codes = ffi.new("INT[]", count)
+    namespace = query.namespace or entry.namespace
+    image = bridge.marshal.image
+    guid = entry.guid
+    for i, item in enumerate(items):
+        try:
+            if not isinstance(item, QuerySet):
+                raise TypeError(f"lookup produced {type(item).__name__}, not nspv2.QuerySet")
+            data = image(item, default_provider_id=guid, default_namespace=namespace)
+        except BaseException as exc:
+            codes[i] = _code(exc, "NSPv2LookupServiceNextEx", guid)
+            if not isinstance(item, QuerySet):
+                count = i + 1
+                break
+            continue
+        images.append(data)
+        lengths[i] = len(data)
+    joined = images[0] if len(images) == 1 else b"".join(images)
+    handle = bridge.lib.nspv2_lookups_create(
+        session_id, guid_ptr, flags, count, joined, lengths, codes
+    )
+    return handle
 
 
 def _wcslen(ptr: CData) -> int:
@@ -771,7 +840,9 @@ def attach(ffi: Any, lib: Any) -> None:
     """Runs once, from the library's cffi init code: connects the bridge functions."""
     bridge.ffi = ffi
     bridge.lib = lib
-    bridge.marshal = Marshal(ffi)
+    bridge.marshal = Marshal(ffi, image_align=int(lib.NSPV2_IMAGE_ALIGN))
+    global _INLINE_MAX_RESULTS
+    _INLINE_MAX_RESULTS = int(lib.NSPV2_INLINE_MAX_RESULTS)
     # Providers registered before the library was loaded get their masks now.
     with _providers_lock:
         for guid, entry in list(_providers.items()):

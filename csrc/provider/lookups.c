@@ -1,0 +1,458 @@
+/* Lookups answered in C: those whose provider computed every result in Begin (it returned a
+ * QuerySet, a list or tuple of them, or None). The runtime packs the results once, here, and
+ * NextEx and End on such a lookup never enter Python: the hot path of a lookup cycle.
+ *
+ * Each lookup is one allocation: its header, one slot per result and the results. The runtime
+ * writes each result as a relocatable image (nspv2/_marshal.py, Marshal.image); here it is
+ * copied, its pointers relocated and bounds-checked and the whole validated, and every NextEx
+ * packs from it the fields its flags ask for. A slot without a result carries the Winsock code
+ * its NextEx answers (a result the runtime could not build).
+ * Handles are odd numbers; the runtime's own lookups (generators, async providers, results too
+ * large to copy) have even ones. The table is split in shards, each with its own lock, so
+ * client threads rarely wait on each other; a lookup's own lock orders its NextEx calls and its
+ * End, and a reference count keeps it alive while a NextEx is using it. */
+#include "provider.h"
+#include "queryset.h"
+#include "queryset_decls.h"
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+typedef SRWLOCK mutex_t;
+static void mutex_init(mutex_t *m)
+{
+    InitializeSRWLock(m);
+}
+static void mutex_lock(mutex_t *m)
+{
+    AcquireSRWLockExclusive(m);
+}
+static void mutex_unlock(mutex_t *m)
+{
+    ReleaseSRWLockExclusive(m);
+}
+static void mutex_destroy(mutex_t *m)
+{
+    (void)m;
+}
+#else
+#  include <pthread.h>
+typedef pthread_mutex_t mutex_t;
+static void mutex_init(mutex_t *m)
+{
+    pthread_mutex_init(m, NULL);
+}
+static void mutex_lock(mutex_t *m)
+{
+    pthread_mutex_lock(m);
+}
+static void mutex_unlock(mutex_t *m)
+{
+    pthread_mutex_unlock(m);
+}
+static void mutex_destroy(mutex_t *m)
+{
+    pthread_mutex_destroy(m);
+}
+#endif
+
+struct slot {
+    WSAQUERYSET2W *result; /* NULL: this NextEx answers `code` */
+    INT code;
+};
+
+struct lookup {
+    uint64_t id;
+    uint64_t session;
+    GUID provider;
+    DWORD flags; /* Begin's */
+    mutex_t lock;
+    atomic_int refs; /* the table's and each NextEx's */
+    int ended;
+    size_t count, next;
+    WSAQUERYSET2W *pending; /* the result that did not fit, for the WSAEFAULT retry */
+    struct lookup *chain;   /* next in its bucket, or on a list of lookups being ended */
+    struct slot slots[];
+};
+
+#define SHARDS 64u
+
+struct shard {
+    mutex_t lock;
+    struct lookup **buckets;
+    size_t nbuckets; /* a power of two, or 0 before the first lookup */
+    size_t count;
+};
+
+static struct shard shards[SHARDS];
+static atomic_int shards_ready;
+static atomic_uint_fast64_t next_id = 1;
+
+#ifdef _WIN32
+static INIT_ONCE shards_once = INIT_ONCE_STATIC_INIT;
+static BOOL CALLBACK init_shards(PINIT_ONCE o, PVOID p, PVOID *c)
+{
+    (void)o, (void)p, (void)c;
+    for (size_t i = 0; i < SHARDS; i++)
+        mutex_init(&shards[i].lock);
+    return TRUE;
+}
+static void shards_init(void)
+{
+    InitOnceExecuteOnce(&shards_once, init_shards, NULL, NULL);
+}
+#else
+static pthread_once_t shards_once = PTHREAD_ONCE_INIT;
+static void init_shards(void)
+{
+    for (size_t i = 0; i < SHARDS; i++)
+        mutex_init(&shards[i].lock);
+}
+static void shards_init(void)
+{
+    pthread_once(&shards_once, init_shards);
+}
+#endif
+
+static struct shard *shard_of(uint64_t id)
+{
+    return &shards[(id >> 1) % SHARDS];
+}
+
+static size_t bucket_of(const struct shard *s, uint64_t id)
+{
+    return (size_t)((id >> 1) / SHARDS) & (s->nbuckets - 1);
+}
+
+/* With the shard locked: make room for one more lookup (0), or -1 without memory. */
+static int grow(struct shard *s)
+{
+    if (s->count < s->nbuckets)
+        return 0;
+    size_t n = s->nbuckets ? s->nbuckets * 2 : 16;
+    struct lookup **buckets = calloc(n, sizeof *buckets);
+    if (buckets == NULL)
+        return -1;
+    struct lookup **old = s->buckets;
+    size_t old_n = s->nbuckets;
+    s->buckets = buckets;
+    s->nbuckets = n;
+    for (size_t i = 0; i < old_n; i++) {
+        for (struct lookup *l = old[i], *next; l != NULL; l = next) {
+            next = l->chain;
+            size_t b = bucket_of(s, l->id);
+            l->chain = buckets[b];
+            buckets[b] = l;
+        }
+    }
+    free(old);
+    return 0;
+}
+
+/* With the shard locked: unlinks and returns the lookup, or NULL. */
+static struct lookup *unlink_lookup(struct shard *s, uint64_t id)
+{
+    if (s->nbuckets == 0)
+        return NULL;
+    for (struct lookup **at = &s->buckets[bucket_of(s, id)]; *at != NULL; at = &(*at)->chain) {
+        if ((*at)->id == id) {
+            struct lookup *l = *at;
+            *at = l->chain;
+            l->chain = NULL;
+            s->count--;
+            return l;
+        }
+    }
+    return NULL;
+}
+
+static void release(struct lookup *l)
+{
+    if (atomic_fetch_sub(&l->refs, 1) == 1) {
+        mutex_destroy(&l->lock);
+        free(l);
+    }
+}
+
+/* Marks an unlinked lookup ended (after any NextEx using it) and drops the table's reference. */
+static void finish(struct lookup *l)
+{
+    mutex_lock(&l->lock);
+    l->ended = 1;
+    l->pending = NULL;
+    mutex_unlock(&l->lock);
+    release(l);
+}
+
+static size_t align_up(size_t n)
+{
+    size_t a = alignof(max_align_t);
+    return (n + a - 1) & ~(a - 1);
+}
+
+/* Turns a pointer field of an image (1 + offset, or 0) into a pointer into it, if `need` bytes
+ * from there lie inside and the offset is aligned as the runtime writes it; 0 or -1. */
+static int relocate(char *base, size_t len, void *field, size_t need)
+{
+    uintptr_t v;
+    memcpy(&v, field, sizeof v);
+    if (v == 0)
+        return 0;
+    size_t at = (size_t)(v - 1);
+    if (at % NSPV2_IMAGE_ALIGN != 0 || at > len || need > len - at)
+        return -1;
+    char *p = base + at;
+    memcpy(field, &p, sizeof p);
+    return 0;
+}
+
+static int relocate_string(char *base, size_t len, LPWSTR *field)
+{
+    if (relocate(base, len, field, sizeof(WCHAR)) != 0)
+        return -1;
+    if (*field == NULL)
+        return 0;
+    size_t room = (size_t)(base + len - (char *)*field) / sizeof(WCHAR);
+    return nspv2_wcsnlen(*field, room) < room ? 0 : -1;
+}
+
+/* An image written by the runtime (Marshal.image) made into a WSAQUERYSET2W in place: every
+ * pointer relocated and bounds-checked, then the whole validated as a client's query set is. */
+static INT relocate_image(char *base, size_t len)
+{
+    WSAQUERYSET2W *qs = (WSAQUERYSET2W *)(void *)base;
+    if (len < sizeof *qs)
+        return WSANO_RECOVERY;
+    if (relocate_string(base, len, &qs->lpszServiceInstanceName) != 0 ||
+        relocate_string(base, len, &qs->lpszComment) != 0 ||
+        relocate_string(base, len, &qs->lpszContext) != 0 ||
+        relocate_string(base, len, &qs->lpszQueryString) != 0 ||
+        relocate(base, len, &qs->lpVersion, sizeof(WSAVERSION)) != 0 ||
+        relocate(base, len, &qs->lpNSProviderId, sizeof(GUID)) != 0 ||
+        qs->dwNumberOfProtocols > NSPV2_MAX_PROTOCOLS ||
+        relocate(base, len, &qs->lpafpProtocols,
+                 (size_t)qs->dwNumberOfProtocols * sizeof(AFPROTOCOLS)) != 0 ||
+        qs->dwNumberOfCsAddrs > NSPV2_MAX_CSADDRS ||
+        relocate(base, len, &qs->lpcsaBuffer,
+                 (size_t)qs->dwNumberOfCsAddrs * sizeof(CSADDR_INFO)) != 0 ||
+        relocate(base, len, &qs->lpBlob, sizeof(BLOB)) != 0)
+        return WSANO_RECOVERY;
+    for (DWORD i = 0; qs->lpcsaBuffer != NULL && i < qs->dwNumberOfCsAddrs; i++) {
+        SOCKET_ADDRESS *ends[2] = {&qs->lpcsaBuffer[i].LocalAddr, &qs->lpcsaBuffer[i].RemoteAddr};
+        for (int e = 0; e < 2; e++) {
+            INT n = ends[e]->iSockaddrLength;
+            if (n < 0 || n > NSPV2_MAX_SOCKADDR ||
+                relocate(base, len, &ends[e]->lpSockaddr, (size_t)n) != 0)
+                return WSANO_RECOVERY;
+        }
+    }
+    if (qs->lpBlob != NULL && relocate(base, len, &qs->lpBlob->pBlobData, qs->lpBlob->cbSize) != 0)
+        return WSANO_RECOVERY;
+    return nspv2_queryset_validate(qs) == NO_ERROR ? NO_ERROR : WSANO_RECOVERY;
+}
+
+uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flags, size_t count,
+                              const char *images, const size_t *lengths, const INT *codes)
+{
+    if (provider == NULL || count > NSPV2_INLINE_MAX_RESULTS ||
+        (count > 0 && (lengths == NULL || codes == NULL)))
+        return 0;
+    size_t head = align_up(sizeof(struct lookup) + count * sizeof(struct slot));
+    size_t total = head;
+    for (size_t i = 0; i < count; i++) {
+        if (lengths[i] > NSPV2_INLINE_MAX_BYTES)
+            return 0; /* the runtime keeps it and packs each result when it is asked for */
+        total += align_up(lengths[i]);
+        if (total > NSPV2_INLINE_MAX_BYTES)
+            return 0;
+    }
+    if (total > head && images == NULL)
+        return 0;
+    struct lookup *l = malloc(total);
+    if (l == NULL)
+        return 0;
+    memset(l, 0, head);
+    l->session = session;
+    memcpy(&l->provider, provider, sizeof l->provider);
+    l->flags = flags;
+    mutex_init(&l->lock);
+    atomic_init(&l->refs, 1);
+    l->count = count;
+    char *at = (char *)l + head;
+    const char *from = images;
+    for (size_t i = 0; i < count; i++) {
+        l->slots[i].code = codes[i];
+        if (lengths[i] == 0)
+            continue;
+        memcpy(at, from, lengths[i]);
+        from += lengths[i];
+        INT rc = relocate_image(at, lengths[i]);
+        if (rc == NO_ERROR) {
+            l->slots[i].result = (WSAQUERYSET2W *)(void *)at;
+        } else {
+            nspv2_log("result %lu of a lookup is not a valid image (a bug in nspv2)",
+                      (unsigned long)i);
+            l->slots[i].code = rc;
+        }
+        at += align_up(lengths[i]);
+    }
+
+    shards_init();
+    atomic_store(&shards_ready, 1);
+    l->id = atomic_fetch_add(&next_id, 2);
+    struct shard *s = shard_of(l->id);
+    mutex_lock(&s->lock);
+    if (grow(s) != 0) {
+        mutex_unlock(&s->lock);
+        mutex_destroy(&l->lock);
+        free(l);
+        return 0;
+    }
+    size_t b = bucket_of(s, l->id);
+    l->chain = s->buckets[b];
+    s->buckets[b] = l;
+    s->count++;
+    mutex_unlock(&s->lock);
+    return l->id;
+}
+
+/* The lookup with a reference taken, or NULL. */
+static struct lookup *acquire(uint64_t id)
+{
+    if (!atomic_load(&shards_ready))
+        return NULL;
+    struct shard *s = shard_of(id);
+    struct lookup *found = NULL;
+    mutex_lock(&s->lock);
+    if (s->nbuckets != 0) {
+        for (struct lookup *l = s->buckets[bucket_of(s, id)]; l != NULL; l = l->chain) {
+            if (l->id == id) {
+                atomic_fetch_add(&l->refs, 1);
+                found = l;
+                break;
+            }
+        }
+    }
+    mutex_unlock(&s->lock);
+    return found;
+}
+
+INT nspv2_lookups_next(uint64_t id, DWORD flags, DWORD *bufferLength, WSAQUERYSET2W *results)
+{
+    if ((id & 1) == 0)
+        return NSPV2_NOT_INLINE;
+    struct lookup *l = acquire(id);
+    if (l == NULL)
+        return WSA_INVALID_HANDLE;
+    INT code;
+    /* Flags at NextEx only narrow what Begin asked for; none at all keep Begin's. */
+    DWORD wanted = l->flags & LUP_RETURN_ALL;
+    if (flags & LUP_RETURN_ALL)
+        wanted &= flags;
+    mutex_lock(&l->lock);
+    if (l->ended) {
+        code = WSA_E_CANCELLED;
+        goto done;
+    }
+    if (flags & LUP_FLUSHPREVIOUS)
+        l->pending = NULL;
+    while (l->pending == NULL && l->next < l->count) {
+        struct slot *slot = &l->slots[l->next++];
+        if (slot->result == NULL) {
+            code = slot->code;
+            goto done;
+        }
+        if ((wanted & LUP_RETURN_ALIASES) || !(slot->result->dwOutputFlags & RESULT_IS_ALIAS))
+            l->pending = slot->result;
+    }
+    if (l->pending == NULL) {
+        code = WSA_E_NO_MORE;
+        goto done;
+    }
+    code = nspv2_queryset_pack(l->pending, wanted, results, bufferLength);
+    if (code != WSAEFAULT)
+        l->pending = NULL;
+done:
+    mutex_unlock(&l->lock);
+    release(l);
+    return code;
+}
+
+INT nspv2_lookups_end(uint64_t id)
+{
+    if ((id & 1) == 0)
+        return NSPV2_NOT_INLINE;
+    if (!atomic_load(&shards_ready))
+        return WSA_INVALID_HANDLE;
+    struct shard *s = shard_of(id);
+    mutex_lock(&s->lock);
+    struct lookup *l = unlink_lookup(s, id);
+    mutex_unlock(&s->lock);
+    if (l == NULL)
+        return WSA_INVALID_HANDLE;
+    finish(l);
+    return NO_ERROR;
+}
+
+/* Ends every lookup `match` selects. */
+static void end_matching(int (*match)(const struct lookup *, const void *), const void *arg)
+{
+    if (!atomic_load(&shards_ready))
+        return;
+    for (size_t i = 0; i < SHARDS; i++) {
+        struct shard *s = &shards[i];
+        struct lookup *dead = NULL;
+        mutex_lock(&s->lock);
+        for (size_t b = 0; b < s->nbuckets; b++) {
+            for (struct lookup **at = &s->buckets[b]; *at != NULL;) {
+                struct lookup *l = *at;
+                if (match(l, arg)) {
+                    *at = l->chain;
+                    s->count--;
+                    l->chain = dead;
+                    dead = l;
+                } else {
+                    at = &l->chain;
+                }
+            }
+        }
+        mutex_unlock(&s->lock);
+        while (dead != NULL) {
+            struct lookup *next = dead->chain;
+            finish(dead);
+            dead = next;
+        }
+    }
+}
+
+struct session_key {
+    const GUID *provider;
+    uint64_t session;
+};
+
+static int same_session(const struct lookup *l, const void *key)
+{
+    const struct session_key *k = key;
+    return l->session == k->session && memcmp(&l->provider, k->provider, sizeof l->provider) == 0;
+}
+
+static int same_provider(const struct lookup *l, const void *provider)
+{
+    return memcmp(&l->provider, provider, sizeof l->provider) == 0;
+}
+
+void nspv2_lookups_end_session(const GUID *provider, uint64_t session)
+{
+    struct session_key key = {provider, session};
+    if (provider != NULL)
+        end_matching(same_session, &key);
+}
+
+void nspv2_lookups_end_provider(const GUID *provider)
+{
+    if (provider != NULL)
+        end_matching(same_provider, provider);
+}
