@@ -14,7 +14,7 @@ import pytest
 import nspv2
 from nspv2 import QuerySet, WinsockError, _runtime
 from nspv2._marshal import Marshal
-from nspv2._native import provider_module
+from nspv2._native import ENTRY_POINTS, provider_module
 
 ALL_ONES = 0xFFFFFFFFFFFFFFFF
 
@@ -256,15 +256,7 @@ def test_routine_table_shape(table) -> None:
     r = t.routine
     assert r.cbSize == t.ffi.sizeof("NSPV2_ROUTINE")
     assert r.dwMajorVersion >= 1
-    for name in (
-        "NSPv2Startup",
-        "NSPv2Cleanup",
-        "NSPv2LookupServiceBegin",
-        "NSPv2LookupServiceNextEx",
-        "NSPv2LookupServiceEnd",
-        "NSPv2SetServiceEx",
-        "NSPv2ClientSessionRundown",
-    ):
+    for name in ENTRY_POINTS:
         assert getattr(r, name) != t.ffi.NULL, name
 
 

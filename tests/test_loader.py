@@ -90,3 +90,13 @@ def test_owner_has_no_shared_libpython(tmp_path: Path) -> None:
     expected = f"cannot find libpython{sysconfig.get_config_var('LDVERSION')}.so.1.0 in {base}/lib"
     assert expected in done.stderr, done.stderr
     assert "--enable-shared" in done.stderr and "nspv2 serve" in done.stderr, done.stderr
+
+
+def test_loader_name_agrees_with_the_build() -> None:
+    """The loader's file name the runtime looks for is the one setup.py builds."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "csrc" / "provider"))
+    try:
+        import provider_build
+    finally:
+        sys.path.pop(0)
+    assert provider_build.LOADER_FILE == _native.LOADER_FILE

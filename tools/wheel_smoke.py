@@ -23,17 +23,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXPORTS = [
-    "NSPv2Startup",
-    "NSPv2Cleanup",
-    "NSPv2LookupServiceBegin",
-    "NSPv2LookupServiceNextEx",
-    "NSPv2LookupServiceEnd",
-    "NSPv2SetServiceEx",
-    "NSPv2ClientSessionRundown",
-    "NSPv2GetRoutine",
-]
-
 
 def nspv2_command() -> list[str]:
     """The nspv2 console script installed beside this Python."""
@@ -63,6 +52,8 @@ def check_paths() -> dict[str, str]:
 
 
 def check_exports(provider: str) -> None:
+    from nspv2._native import EXPORTS
+
     library = ctypes.CDLL(provider)
     missing = [name for name in EXPORTS if not hasattr(library, name)]
     if missing:

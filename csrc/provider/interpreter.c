@@ -18,12 +18,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifdef _WIN32
-#  define PATH_SEP '\\'
-#else
+#ifndef _WIN32
 #  include <dlfcn.h>
 #  include <pthread.h>
-#  define PATH_SEP '/'
 #endif
 
 static INT ready_code = WSASYSNOTREADY;
@@ -64,23 +61,6 @@ NSPV2_EXPORT INT WINAPI NSPv2SetConfigFile(const CHAR *path)
     memcpy(config_file, path, n + 1);
     atomic_store(&config_file_set, 1);
     return NO_ERROR;
-}
-
-/* Cuts `path` after its `levels`-th last separator (1 = the folder the file is in). */
-static int dirname_levels(char *path, int levels)
-{
-    while (levels-- > 0) {
-        char *sep = strrchr(path, PATH_SEP);
-#ifdef _WIN32
-        char *alt = strrchr(path, '/');
-        if (alt > sep)
-            sep = alt;
-#endif
-        if (sep == NULL)
-            return -1;
-        *sep = '\0';
-    }
-    return 0;
 }
 
 /* Paths of this library and of the libpython it is linked to. */
@@ -191,7 +171,7 @@ static INT start_interpreter(const char *libpython)
     snprintf(home, sizeof home, "%s", libpython);
 #ifdef _WIN32
     /* python3XY.dll sits in the installation's root. */
-    if (dirname_levels(home, 1) != 0)
+    if (nspv2_dirname_levels(home, 1) != 0)
         return WSASYSNOTREADY;
     snprintf(executable, sizeof executable, "%s\\python.exe", home);
 #else
@@ -203,7 +183,7 @@ static INT start_interpreter(const char *libpython)
         int found = 0;
         for (int level = 2; level <= 3 && !found; level++) {
             snprintf(home, sizeof home, "%s", libpython);
-            found = dirname_levels(home, level) == 0 && nspv2_is_python_home(home);
+            found = nspv2_dirname_levels(home, level) == 0 && nspv2_is_python_home(home);
         }
         if (!found) {
             nspv2_log("cannot find the standard library of Python %s for %s (nor beside %s)",
@@ -251,7 +231,7 @@ static void start_once(void)
     }
     /* <install_dir>/nspv2/<this library> */
     snprintf(install_dir, sizeof install_dir, "%s", self);
-    if (dirname_levels(install_dir, 2) != 0) {
+    if (nspv2_dirname_levels(install_dir, 2) != 0) {
         nspv2_log("unexpected provider library path %s", self);
         return;
     }

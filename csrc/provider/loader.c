@@ -160,19 +160,13 @@ static INT load(void)
         return WSASYSNOTREADY;
     }
     strcpy(dir, self.dli_fname);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL) {
+    if (nspv2_dirname_levels(dir, 1) != 0) { /* .../site-packages/nspv2 */
         nspv2_log("unexpected provider library path %s", self.dli_fname);
         return WSASYSNOTREADY;
     }
-    *slash = '\0'; /* .../site-packages/nspv2 */
     int n = snprintf(path, sizeof path, "%s/%s", dir, NSPV2_PROVIDER_FILE);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return WSASYSNOTREADY;
-    slash = strrchr(dir, '/');
-    if (slash == NULL)
-        return WSASYSNOTREADY;
-    *slash = '\0'; /* .../site-packages */
+    if (n < 0 || (size_t)n >= sizeof path || nspv2_dirname_levels(dir, 1) != 0)
+        return WSASYSNOTREADY; /* dir: .../site-packages */
 
     INT rc = make_python_visible(dir);
     if (rc != NO_ERROR)

@@ -23,6 +23,9 @@ INT nspv2_runtime_ready(void);
 INT nspv2_winsock_resolve(void);
 void nspv2_set_last_error(INT code);
 
+/* python_location.c: cuts path after its levels-th last separator (1 = the folder the file is
+ * in); 0, or -1 when it has fewer. */
+int nspv2_dirname_levels(char *path, int levels);
 #ifndef _WIN32
 /* python_location.c: the installation that owns the package in install_dir (its site-packages
  * folder), through a virtual environment to its base; 0 and the path in out, or -1. */

@@ -38,7 +38,7 @@ C_SOURCES = [
 # Off Windows, the library hosts load is this loader, built beside the module by setup.py: it
 # makes libpython visible, then loads the module (loader.c says why).
 LOADER_SOURCES = ["loader.c", "python_location.c", "winsock_link.c", "log.c"]
-LOADER_FILE = "libnspv2.so"
+LOADER_FILE = "libnspv2.so"  # nspv2._native.LOADER_FILE finds it (tests/test_loader.py)
 
 INIT_CODE = """
 from nspv2._provider import ffi, lib

@@ -1,32 +1,39 @@
-/* Where the Python that owns this package lives, for processes with no Python in them (off
- * Windows; on Windows the home is the folder of python3XY.dll).
+/* Paths: cutting a path to its folders, and (off Windows) where the Python that owns this
+ * package lives, for processes with no Python in them (on Windows the home is the folder of
+ * python3XY.dll).
  *
  * A package installed in <prefix>/lib/pythonX.Y/site-packages/nspv2/ belongs to <prefix>, or,
  * when <prefix>/pyvenv.cfg says `home = <base>/bin` (a virtual environment), to <base>. A
  * directory counts as a Python home only with the standard library's landmark in it,
  * lib/pythonX.Y/os.py (lib64/ too, where the distribution sets that platlibdir). The paths
  * are read from the file system only: never from the environment, which belongs to the host. */
-#ifndef _WIN32
-#  include "provider.h"
+#include "provider.h"
 
-#  include <stdio.h>
-#  include <string.h>
-#  include <sys/stat.h>
+#include <string.h>
 
-#  ifndef NSPV2_PYTHON_VERSION
-#    error "NSPV2_PYTHON_VERSION: the Python version built for, set by provider_build.python_macros"
-#  endif
-
-static int cut_levels(char *path, int levels)
+int nspv2_dirname_levels(char *path, int levels)
 {
     while (levels-- > 0) {
         char *sep = strrchr(path, '/');
-        if (sep == NULL || sep == path)
+#ifdef _WIN32
+        char *back = strrchr(path, '\\');
+        if (back > sep)
+            sep = back;
+#endif
+        if (sep == NULL)
             return -1;
         *sep = '\0';
     }
     return 0;
 }
+
+#ifndef _WIN32
+#  include <stdio.h>
+#  include <sys/stat.h>
+
+#  ifndef NSPV2_PYTHON_VERSION
+#    error "NSPV2_PYTHON_VERSION: the Python version built for, set by provider_build.python_macros"
+#  endif
 
 int nspv2_is_python_home(const char *dir)
 {
@@ -83,11 +90,11 @@ int nspv2_python_base_prefix(const char *install_dir, char *out, size_t size)
         return -1;
     strcpy(prefix, install_dir);
     /* <prefix>/lib/pythonX.Y/site-packages */
-    if (cut_levels(prefix, 3) != 0)
+    if (nspv2_dirname_levels(prefix, 3) != 0)
         return -1;
     if (venv_home(prefix, home, sizeof home) == 0) {
         /* home names the base installation's bin folder. */
-        if (cut_levels(home, 1) != 0)
+        if (nspv2_dirname_levels(home, 1) != 0)
             return -1;
         strcpy(prefix, home);
     }
@@ -96,6 +103,4 @@ int nspv2_python_base_prefix(const char *install_dir, char *out, size_t size)
     strcpy(out, prefix);
     return 0;
 }
-#else
-typedef int nspv2_python_location_is_posix_only;
 #endif

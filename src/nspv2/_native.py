@@ -21,8 +21,23 @@ INCLUDE_DIR = PACKAGE_DIR / "include" / "nspv2"
 WINDOWS = sys.platform == "win32"
 
 
-# Off Windows, the library hosts load is a loader beside the cffi module (csrc/provider/loader.c).
+# Off Windows, the library hosts load is a loader beside the cffi module (csrc/provider/loader.c);
+# setup.py builds it under this name.
 LOADER_FILE = "libnspv2.so"
+
+#: The seven NSPv2 entry points (NSPV2_ROUTINE's members, in order), which the provider library
+#: exports besides NSPv2GetRoutine.
+ENTRY_POINTS = (
+    "NSPv2Startup",
+    "NSPv2Cleanup",
+    "NSPv2LookupServiceBegin",
+    "NSPv2LookupServiceNextEx",
+    "NSPv2LookupServiceEnd",
+    "NSPv2SetServiceEx",
+    "NSPv2ClientSessionRundown",
+)
+#: What the provider library's export table must hold.
+EXPORTS = (*ENTRY_POINTS, "NSPv2GetRoutine")
 
 
 def provider_module() -> Path:

@@ -450,7 +450,8 @@ def begin(guid_ptr: CData, restrictions: CData, flags: int, session_id: int, out
         session = _session(entry, session_id)
         query = bridge.marshal.read_restrictions(restrictions, _wcslen)
         result = entry.provider.lookup(query, _flags(flags), session)
-        if result is None or isinstance(result, (QuerySet, list, tuple)):
+        inline = result is None or isinstance(result, (QuerySet, list, tuple))
+        if inline:
             # Every result is here already: C answers NextEx and End (csrc/provider/lookups.c).
             handle = _begin_in_c(entry, query, result, guid_ptr, flags, session_id)
             if handle:
@@ -458,7 +459,7 @@ def begin(guid_ptr: CData, restrictions: CData, flags: int, session_id: int, out
                 return _NO_ERROR
         lookup = Lookup(next(_lookup_ids), entry, session, flags)
         lookup.query = query
-        lookup.inline = result is None or isinstance(result, (QuerySet, list, tuple))
+        lookup.inline = inline
         lookup.source = _source(result)
         with _lookups_lock:
             _lookups[lookup.id] = lookup
@@ -518,9 +519,8 @@ def _begin_in_c(
             continue
         images.append(data)
         lengths[i] = len(data)
-    joined = images[0] if len(images) == 1 else b"".join(images)
     handle = bridge.lib.nspv2_lookups_create(
-        session_id, guid_ptr, flags, count, joined, lengths, codes
+        session_id, guid_ptr, flags, count, b"".join(images), lengths, codes
     )
     return handle
 
