@@ -1,5 +1,6 @@
 """Builds every C part of nspv2 with the platform's compiler, as part of ``pip install .``:
 
+- ``nspv2._cmarshal``: the runtime's hot-path marshalling, a plain extension (csrc/marshal/);
 - ``nspv2._provider``: the provider module (cffi embedding mode; csrc/provider/), which on
   Windows is also the provider library hosts load;
 - ``libnspv2.so``: off Windows, the provider library hosts load, a loader that makes libpython
@@ -16,7 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
@@ -140,7 +141,15 @@ class BuildExt(build_ext):
         )
 
 
+CMARSHAL = Extension(
+    "nspv2._cmarshal",
+    sources=["csrc/marshal/cmarshal.c"],
+    include_dirs=[str(CSRC / "include"), str(CSRC / "provider")],
+    extra_compile_args=["/std:c11"] if WINDOWS else ["-std=c11", "-fvisibility=hidden"],
+)
+
 setup(
+    ext_modules=[CMARSHAL],
     cffi_modules=["csrc/provider/provider_build.py:ffibuilder"],
     cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
 )

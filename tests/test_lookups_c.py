@@ -20,13 +20,14 @@ from nspv2._constants import (
     WSAEFAULT,
     WSANO_RECOVERY,
 )
-from nspv2._marshal import Marshal
+from nspv2._marshal import Marshal, _struct_format
 from nspv2.queryset import QuerySet
 
 FUZZ = settings(max_examples=300, deadline=None)
 MARSHAL = Marshal(ffi, image_align=int(lib.NSPV2_IMAGE_ALIGN))
 PROVIDER = uuid.UUID("0c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5")
 SESSION = 77
+RECORD = _struct_format(ffi, "struct nspv2_result_record")
 
 
 def wcslen(ptr: Any) -> int:
@@ -39,11 +40,16 @@ def guid() -> Any:
     return raw
 
 
+def records(images: list[bytes], codes: list[int]) -> bytes:
+    """nspv2_lookups_create's records: for each result, its length and code, then its image."""
+    record = RECORD.pack
+    return b"".join(record(len(i), c) + i for i, c in zip(images, codes))
+
+
 def create(images: list[bytes], codes: list[int]) -> int:
-    lengths = ffi.new("size_t[]", [len(i) for i in images] or [0])
-    answers = ffi.new("INT[]", codes or [0])
+    batch = records(images, codes)
     handle: int = lib.nspv2_lookups_create(
-        SESSION, guid(), LUP_RETURN_ALL, len(images), b"".join(images), lengths, answers
+        SESSION, guid(), LUP_RETURN_ALL, len(images), batch, len(batch)
     )
     return handle
 
@@ -108,6 +114,38 @@ def test_corrupt_image_is_refused_not_followed(junk: bytes, q: QuerySet) -> None
             assert next_result(handle) == (NO_ERROR, expected(q))
         finally:
             lib.nspv2_lookups_end(handle)
+
+
+@FUZZ
+@given(junk=st.binary(max_size=300), count=st.integers(0, 70), q=query_sets(TEXT))
+def test_corrupt_records_are_declined_or_contained(junk: bytes, count: int, q: QuerySet) -> None:
+    """Records whose lengths lead past the end, or a count larger than the records hold, are
+    declined (0) without reading beyond them; whatever create accepts answers NextEx calls
+    only with results, Winsock codes or WSA_E_NO_MORE."""
+    good = records(images_of([q]), [0])
+    for batch in (junk, good[: len(junk) % (len(good) + 1)], good + junk):
+        handle = lib.nspv2_lookups_create(SESSION, guid(), LUP_RETURN_ALL, count, batch, len(batch))
+        if handle == 0:
+            continue
+        try:
+            for _ in range(count + 1):
+                code, _ = next_result(handle)
+                if code == WSA_E_NO_MORE:
+                    break
+                assert code != WSA_INVALID_HANDLE
+        finally:
+            assert lib.nspv2_lookups_end(handle) == NO_ERROR
+
+
+def test_record_without_image_or_error_is_an_error() -> None:
+    """A record that carries neither an image nor a Winsock code does not answer NO_ERROR with
+    nothing in the buffer: its NextEx is WSANO_RECOVERY."""
+    handle = create([b""], [NO_ERROR])
+    try:
+        assert next_result(handle) == (WSANO_RECOVERY, None)
+        assert next_result(handle) == (WSA_E_NO_MORE, None)
+    finally:
+        lib.nspv2_lookups_end(handle)
 
 
 def test_session_and_provider_end_their_lookups() -> None:

@@ -13,7 +13,8 @@ What it does, in order (each step prints one "step ..." line, each check one PAS
 4. writes the provider library's cffi embedding source for the Windows target (the cdef of
    csrc/provider/provider_build.py with Windows spellings of the base types, see
    WINDOWS_BASE_CDEF) and cross-compiles, against this machine's 3.11 headers and the pyconfig.h
-   below: the provider library (nspv2/_provider.cp311-win_amd64.pyd), the Winsock stand-in
+   below: the provider library (nspv2/_provider.cp311-win_amd64.pyd), its hot-path marshalling
+   (nspv2/_cmarshal.cp311-win_amd64.pyd), the Winsock stand-in
    (ws2standin.dll), the native host (nspv2-host.exe) and the stand-in's C self-test
    (standin_selftest.exe with tests/hosts/cprovider.c);
 5. checks the provider library exports the NSPv2 entry points;
@@ -60,6 +61,7 @@ EMBED_VERSION = "3.11.0"
 PY_DLL = "python311"
 PYD_SUFFIX = ".cp311-win_amd64.pyd"
 PROVIDER_FILE = "_provider" + PYD_SUFFIX
+CMARSHAL_FILE = "_cmarshal" + PYD_SUFFIX
 EXAMPLE_PROVIDER = "5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d21"
 # The test files --pytest runs under Wine: those that need only the Python API and the stand-in
 # (no C compiler, valgrind or POSIX-only tools). Single tests that cannot run on Windows are
@@ -68,6 +70,7 @@ PYTEST_FILES = [
     "test_bad_input.py",
     "test_buffer.py",
     "test_cli.py",
+    "test_cmarshal.py",
     "test_concurrency.py",
     "test_config.py",
     "test_config_security.py",
@@ -476,6 +479,19 @@ def build_all(out: Path, python_dir: Path, wheels: Path) -> dict[str, Path]:
             "-Wl,-Bdynamic",
         ]
     )
+    cmarshal = app / "nspv2" / CMARSHAL_FILE
+    gcc(
+        [
+            *WARNINGS,
+            "-shared",
+            "-static-libgcc",
+            *("-I", str(include), "-I", str(CSRC / "include"), "-I", str(CSRC / "provider")),
+            "-o",
+            str(cmarshal),
+            str(CSRC / "marshal" / "cmarshal.c"),
+            str(lib / f"lib{PY_DLL}.dll.a"),
+        ]
+    )
     host = app / "nspv2-host.exe"
     gcc(
         [
@@ -489,7 +505,13 @@ def build_all(out: Path, python_dir: Path, wheels: Path) -> dict[str, Path]:
             *sorted(str(p) for p in (CSRC / "host").glob("*.c")),
         ]
     )
-    return {"standin": standin, "selftest": selftest, "provider": provider, "host": host}
+    return {
+        "standin": standin,
+        "selftest": selftest,
+        "provider": provider,
+        "cmarshal": cmarshal,
+        "host": host,
+    }
 
 
 def provider_sources() -> list[str]:
@@ -645,8 +667,8 @@ def pytest_layout(
     )
     package = site / "nspv2"
     shutil.copytree(ROOT / "src" / "nspv2", package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(built["provider"], package / built["provider"].name)
-    shutil.copy2(built["host"], package / built["host"].name)
+    for part in ("provider", "cmarshal", "host"):
+        shutil.copy2(built[part], package / built[part].name)
     include = package / "include" / "nspv2"
     include.mkdir(parents=True)
     for name in packaged_headers():

@@ -255,22 +255,25 @@ static INT relocate_image(char *base, size_t len)
 }
 
 uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flags, size_t count,
-                              const char *images, const size_t *lengths, const INT *codes)
+                              const char *records, size_t size)
 {
-    if (provider == NULL || count > NSPV2_INLINE_MAX_RESULTS ||
-        (count > 0 && (lengths == NULL || codes == NULL)))
+    struct nspv2_result_record record;
+    if (provider == NULL || count > NSPV2_INLINE_MAX_RESULTS || size > NSPV2_INLINE_MAX_BYTES ||
+        (size > 0 && records == NULL))
         return 0;
+    /* First the records' lengths, checked against the batch, for the size of the lookup. */
     size_t head = align_up(sizeof(struct lookup) + count * sizeof(struct slot));
     size_t total = head;
-    for (size_t i = 0; i < count; i++) {
-        if (lengths[i] > NSPV2_INLINE_MAX_BYTES)
-            return 0; /* the runtime keeps it and packs each result when it is asked for */
-        total += align_up(lengths[i]);
-        if (total > NSPV2_INLINE_MAX_BYTES)
+    for (size_t i = 0, at = 0; i < count; i++) {
+        if (size - at < sizeof record)
             return 0;
+        memcpy(&record, records + at, sizeof record);
+        at += sizeof record;
+        if (record.length > size - at)
+            return 0;
+        at += record.length;
+        total += align_up(record.length);
     }
-    if (total > head && images == NULL)
-        return 0;
     struct lookup *l = malloc(total);
     if (l == NULL)
         return 0;
@@ -281,23 +284,28 @@ uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flag
     mutex_init(&l->lock);
     atomic_init(&l->refs, 1);
     l->count = count;
-    char *at = (char *)l + head;
-    const char *from = images;
+    char *to = (char *)l + head;
+    const char *from = records;
     for (size_t i = 0; i < count; i++) {
-        l->slots[i].code = codes[i];
-        if (lengths[i] == 0)
+        memcpy(&record, from, sizeof record);
+        from += sizeof record;
+        l->slots[i].code = record.code;
+        if (record.length == 0) {
+            if (record.code == NO_ERROR) /* neither a result nor an error: a bug upstream */
+                l->slots[i].code = WSANO_RECOVERY;
             continue;
-        memcpy(at, from, lengths[i]);
-        from += lengths[i];
-        INT rc = relocate_image(at, lengths[i]);
+        }
+        memcpy(to, from, record.length);
+        from += record.length;
+        INT rc = relocate_image(to, record.length);
         if (rc == NO_ERROR) {
-            l->slots[i].result = (WSAQUERYSET2W *)(void *)at;
+            l->slots[i].result = (WSAQUERYSET2W *)(void *)to;
         } else {
             nspv2_log("result %lu of a lookup is not a valid image (a bug in nspv2)",
                       (unsigned long)i);
             l->slots[i].code = rc;
         }
-        at += align_up(lengths[i]);
+        to += align_up(record.length);
     }
 
     shards_init();

@@ -19,14 +19,20 @@ enum nspv2_bridge_constants {
 
 
 /* lookups.c: lookups whose results were all computed in Begin, answered without Python.
- * create: copies `count` result images, laid end to end in `images` (lengths[i] 0: no result,
- * that NextEx answers codes[i]) for a lookup of `session` and `provider` with Begin's flags;
- * returns its handle (odd), or 0 if they are too many or too large (or memory ran out): the
- * runtime then serves the lookup itself. NSPV2_IMAGE_ALIGN: where an image's pieces start.
+ * create: copies `count` results for a lookup of `session` and `provider` with Begin's flags from
+ * `records` (`size` bytes): for each result a record, then `length` bytes of its image (the
+ * runtime writes them: Marshal.pack_results, or nspv2._cmarshal). A record with no image gives
+ * that NextEx `code`. Each image's pieces start at multiples of NSPV2_IMAGE_ALIGN, as do the
+ * records. Returns the lookup's handle (odd), or 0 if the results are too many or too large
+ * (or memory ran out): the runtime then serves the lookup itself.
  * next/end: a Winsock code, or NSPV2_NOT_INLINE for a handle that is the runtime's (even).
  * end_session/end_provider: end every such lookup of a closed session or withdrawn provider. */
+struct nspv2_result_record {
+    uint32_t length; /* of the image that follows; 0: no result */
+    INT code;        /* with no image: what its NextEx answers */
+};
 uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flags, size_t count,
-                              const char *images, const size_t *lengths, const INT *codes);
+                              const char *records, size_t size);
 INT nspv2_lookups_next(uint64_t lookup, DWORD flags, DWORD *bufferLength,
                        WSAQUERYSET2W *results);
 INT nspv2_lookups_end(uint64_t lookup);

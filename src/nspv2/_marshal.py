@@ -4,7 +4,9 @@ Reading takes a function that measures a WCHAR string, because only the caller k
 may read: the provider side asks the library's C ``nspv2_wcsnlen`` (restrictions were validated
 there), the client side searches its own result buffer. Writing builds a WSAQUERYSET2W whose
 pointers refer to memory kept alive by the returned object; the C packer copies it into the
-caller's buffer.
+caller's buffer. The provider library's lookups answered in C take results as relocatable images
+instead (:meth:`Marshal.image`, :meth:`Marshal.records`); ``nspv2._cmarshal`` (C) writes the same
+bytes, and reads restrictions, on the hot path, and leaves anything unusual to this module.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class ImageLayout:
     the multiple every piece starts at (NSPV2_IMAGE_ALIGN, which the C side checks)."""
 
     def __init__(self, ffi: Any, align: int) -> None:
+        self.record = _struct_format(ffi, "struct nspv2_result_record")
         self.queryset = _struct_format(ffi, "WSAQUERYSET2W")
         self.csaddr = _struct_format(ffi, "CSADDR_INFO")
         self.blob = _struct_format(ffi, "BLOB")
@@ -85,16 +88,31 @@ class ImageLayout:
         self.align = align
         self.pad = [b"\0" * n for n in range(align)]
         self.header_pad = self.pad[-self.queryset.size % align]
+        #: Where an image's CSADDR_INFO block starts: right after the header.
+        self.addresses_at = self.queryset.size + len(self.header_pad)
 
 
 class Marshal:
     """Converts between cffi query sets and :class:`QuerySet` for one FFI; ``image_align``
-    enables :meth:`image` (the provider library's NSPV2_IMAGE_ALIGN)."""
+    enables :meth:`image` and :meth:`records` (the provider library's NSPV2_IMAGE_ALIGN), and
+    ``accelerator`` (``nspv2._cmarshal``) makes the lookup's hot path C."""
 
-    def __init__(self, ffi: Any, image_align: int = 0) -> None:
+    def __init__(self, ffi: Any, image_align: int = 0, accelerator: Any = None) -> None:
         self.ffi = ffi
         self._layout = ImageLayout(ffi, image_align) if image_align else None
         self._addresses: dict[int, tuple[Tuple[CsAddr, ...], bytes]] = {}
+        self._c = None
+        if accelerator is not None and self._layout is not None:
+            self._c = accelerator.Marshaller(
+                queryset=QuerySet,
+                version=Version,
+                afprotocol=AfProtocol,
+                uuid=uuid.UUID,
+                uuid_from_bytes_le=_uuid_from_bytes_le,
+                addresses_block=self._cached_addresses_block,
+                address_blocks=self._addresses,
+            )
+            assert accelerator.RECORD_SIZE == self._layout.record.size
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -122,6 +140,12 @@ class Marshal:
         layout = self._layout
         if layout is None:
             return self.read(qs, wcslen)
+        if self._c is not None:
+            found: Optional[QuerySet] = self._c.read_restrictions(
+                int(self.ffi.cast("uintptr_t", qs))
+            )
+            if found is not None:
+                return found
         (_, p_name, p_version, p_comment, namespace, p_guid, p_context, _, p_protocols,
          p_query, _, p_csaddrs, output_flags, p_blob) = layout.queryset.unpack(
             self.ffi.buffer(qs, layout.queryset.size)
@@ -305,21 +329,9 @@ class Marshal:
             return at + 1
 
         # The addresses come first, at a fixed offset, so their serialized form does not depend
-        # on the rest. Providers usually answer with the same address tuples again and again:
-        # that form is cached by the tuple's identity (holding the tuple keeps its id unique).
+        # on the rest (and can be cached).
         addresses = result.addresses
-        p_csaddrs = 0
-        if addresses:
-            if type(addresses) is not tuple:  # a list may change: never cached
-                p_csaddrs = put(self._addresses_block(tuple(addresses), layout, size))
-            else:
-                cached = self._addresses.get(id(addresses))
-                if cached is None or cached[0] is not addresses:
-                    cached = (addresses, self._addresses_block(addresses, layout, size))
-                    if len(self._addresses) >= 512:
-                        self._addresses.clear()
-                    self._addresses[id(addresses)] = cached
-                p_csaddrs = put(cached[1])
+        p_csaddrs = put(self._cached_addresses_block(addresses)) if addresses else 0
 
         name = result.instance_name
         comment = result.comment
@@ -369,6 +381,70 @@ class Marshal:
             p_blob,
         )
         return b"".join(parts)
+
+    def records(
+        self,
+        items: Any,
+        *,
+        default_provider_id: Optional[uuid.UUID] = None,
+        default_namespace: int = 0,
+        failed: Callable[[BaseException], int],
+    ) -> Tuple[int, bytes]:
+        """A provider's results (QuerySet objects) as the records nspv2_lookups_create takes:
+        how many, and the bytes. A result that cannot be written becomes a record of the code
+        ``failed(exc)`` gives; an item that is not a QuerySet also ends the results there."""
+        layout = self._layout
+        if layout is None:
+            raise RuntimeError("this Marshal writes no images (no image_align)")
+        if self._c is not None:
+            fast: Optional[bytes] = self._c.pack_results(
+                items,
+                None if default_provider_id is None else default_provider_id.bytes_le,
+                default_namespace,
+            )
+            if fast is not None:
+                return (0 if items is None else 1 if type(items) is QuerySet else len(items)), fast
+        if items is None:
+            items = ()
+        elif isinstance(items, QuerySet):
+            items = (items,)
+        parts: List[bytes] = []
+        count = 0
+        for item in items:
+            count += 1
+            try:
+                if not isinstance(item, QuerySet):
+                    raise TypeError(f"lookup produced {type(item).__name__}, not nspv2.QuerySet")
+                data = self.image(
+                    item,
+                    default_provider_id=default_provider_id,
+                    default_namespace=default_namespace,
+                )
+            except BaseException as exc:
+                parts.append(layout.record.pack(0, failed(exc)))
+                if not isinstance(item, QuerySet):
+                    break
+                continue
+            parts.append(layout.record.pack(len(data), 0))
+            parts.append(data)
+        return count, b"".join(parts)
+
+    def _cached_addresses_block(self, addresses: Any) -> bytes:
+        """The addresses' block (see _addresses_block) for an image. Providers usually answer
+        with the same address tuples again and again, so a tuple's block is cached by its
+        identity (the entry holds the tuple, which keeps its id unique); a list may change, and
+        is never cached. nspv2._cmarshal reads the same cache."""
+        layout = self._layout
+        assert layout is not None
+        if type(addresses) is not tuple:
+            return self._addresses_block(tuple(addresses), layout, layout.addresses_at)
+        cached = self._addresses.get(id(addresses))
+        if cached is None or cached[0] is not addresses:
+            cached = (addresses, self._addresses_block(addresses, layout, layout.addresses_at))
+            if len(self._addresses) >= 512:
+                self._addresses.clear()
+            self._addresses[id(addresses)] = cached
+        return cached[1]
 
     @staticmethod
     def _addresses_block(addresses: Tuple[CsAddr, ...], layout: ImageLayout, base: int) -> bytes:

@@ -479,48 +479,23 @@ def _begin_in_c(
     flags: int,
     session_id: int,
 ) -> int:
-    """Builds every result and hands them to C; the lookup's handle, or 0 if C declined them
+    """Writes every result and hands them to C; the lookup's handle, or 0 if C declined them
     (too many or too large: the runtime then serves the lookup itself, packing lazily).
 
-    A result that cannot be built answers its own NextEx with the error and the next one
+    A result that cannot be written answers its own NextEx with the error and the next one
     follows; an item that is not a QuerySet answers its NextEx with the error and ends the
     lookup, as a failing generator would. Either is logged now, once."""
-    if result is None:
-        items: Any = ()
-    elif isinstance(result, QuerySet):
-        items = (result,)
-    else:
-        items = result
-    count = len(items)
-    if count > _INLINE_MAX_RESULTS:
+    if isinstance(result, (list, tuple)) and len(result) > _INLINE_MAX_RESULTS:
         return 0
-    ffi = bridge.ffi
-    if count == 0:
-        handle: int = bridge.lib.nspv2_lookups_create(
-            session_id, guid_ptr, flags, 0, ffi.NULL, ffi.NULL, ffi.NULL
-        )
-        return handle
-    images: list[bytes] = []
-    lengths = ffi.new("size_t[]", count)
-    codes = ffi.new("INT[]", count)
-    namespace = query.namespace or entry.namespace
-    image = bridge.marshal.image
     guid = entry.guid
-    for i, item in enumerate(items):
-        try:
-            if not isinstance(item, QuerySet):
-                raise TypeError(f"lookup produced {type(item).__name__}, not nspv2.QuerySet")
-            data = image(item, default_provider_id=guid, default_namespace=namespace)
-        except BaseException as exc:
-            codes[i] = _code(exc, "NSPv2LookupServiceNextEx", guid)
-            if not isinstance(item, QuerySet):
-                count = i + 1
-                break
-            continue
-        images.append(data)
-        lengths[i] = len(data)
-    handle = bridge.lib.nspv2_lookups_create(
-        session_id, guid_ptr, flags, count, b"".join(images), lengths, codes
+    count, records = bridge.marshal.records(
+        result,
+        default_provider_id=guid,
+        default_namespace=query.namespace or entry.namespace,
+        failed=lambda exc: _code(exc, "NSPv2LookupServiceNextEx", guid),
+    )
+    handle: int = bridge.lib.nspv2_lookups_create(
+        session_id, guid_ptr, flags, count, records, len(records)
     )
     return handle
 
@@ -840,7 +815,9 @@ def attach(ffi: Any, lib: Any) -> None:
     """Runs once, from the library's cffi init code: connects the bridge functions."""
     bridge.ffi = ffi
     bridge.lib = lib
-    bridge.marshal = Marshal(ffi, image_align=int(lib.NSPV2_IMAGE_ALIGN))
+    from . import _cmarshal  # the hot path's marshalling in C (csrc/marshal/cmarshal.c)
+
+    bridge.marshal = Marshal(ffi, image_align=int(lib.NSPV2_IMAGE_ALIGN), accelerator=_cmarshal)
     global _INLINE_MAX_RESULTS
     _INLINE_MAX_RESULTS = int(lib.NSPV2_INLINE_MAX_RESULTS)
     # Providers registered before the library was loaded get their masks now.

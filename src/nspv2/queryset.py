@@ -12,8 +12,8 @@ import functools
 import ipaddress
 import struct
 import uuid
-from dataclasses import dataclass, field, replace
-from typing import Any, Optional, Tuple, Union
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any, Optional, Tuple, TypeVar, Union
 
 from ._constants import (
     AF_INET,
@@ -101,6 +101,53 @@ def sockaddr_from_bytes(raw: bytes) -> SockAddr:
     return bytes(raw)
 
 
+_Record = TypeVar("_Record", bound=type)
+
+
+class _Factory:
+    """The default of a field that has a default factory (shown as dataclasses shows it)."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
+def _direct_init(cls: _Record) -> _Record:
+    """Gives a frozen dataclass an ``__init__`` with the same signature that stores the fields
+    straight into the instance's ``__dict__``. The generated one calls ``object.__setattr__`` once
+    per field, which makes building a QuerySet (done on every lookup, by the provider and by the
+    runtime) three times slower. Defaults and default factories are the dataclass's own."""
+    params, stores = [], []
+    env: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.default is not MISSING:
+            env[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+            value = f.name
+        elif f.default_factory is not MISSING:
+            env[f"_f_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=_FACTORY")
+            value = f"_f_{f.name}() if {f.name} is _FACTORY else {f.name}"
+        else:
+            params.append(f.name)
+            value = f.name
+        stores.append(f"    d[{f.name!r}] = {value}\n")
+    env["_FACTORY"] = _FACTORY
+    source = f"def __init__(self, {', '.join(params)}):\n    d = self.__dict__\n{''.join(stores)}"
+    exec(source, env)  # the source is built above from the field names alone
+    init = env["__init__"]
+    generated = vars(cls)["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__doc__ = generated.__doc__
+    init.__annotations__ = dict(generated.__annotations__)
+    type.__setattr__(cls, "__init__", init)
+    return cls
+
+
+@_direct_init
 @dataclass(frozen=True)
 class CsAddr:
     """One CSADDR_INFO: a service's address, with the socket type and protocol to reach it.
@@ -114,6 +161,7 @@ class CsAddr:
     protocol: int = IPPROTO_TCP
 
 
+@_direct_init
 @dataclass(frozen=True)
 class AfProtocol:
     """One AFPROTOCOLS entry: an address family (Winsock values) and a protocol."""
@@ -122,6 +170,7 @@ class AfProtocol:
     protocol: int
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Version:
     """WSAVERSION: a version number and how to compare it (COMP_EQUAL 0, COMP_NOTLESS 1)."""
@@ -130,6 +179,7 @@ class Version:
     how: int = 0
 
 
+@_direct_init
 @dataclass(frozen=True)
 class QuerySet:
     """A WSAQUERYSET2W: the restrictions of a lookup, or one of its results.

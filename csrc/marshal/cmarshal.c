@@ -1,0 +1,655 @@
+/* nspv2._cmarshal: the runtime's two conversions on the path of every lookup, in C. A
+ * Marshaller, made by nspv2/_marshal.py's Marshal, has two methods:
+ *
+ *   read_restrictions(address)  a lookup's restrictions (a validated WSAQUERYSET2W) as a
+ *                               QuerySet, or None when they use a field this reader leaves to
+ *                               nspv2/_marshal.py (versions, protocols, addresses, a blob);
+ *   pack_results(result, provider_id, namespace)
+ *                               a provider's answer (a QuerySet, a list or tuple of them, or
+ *                               None) as the batch of result images nspv2_lookups_create takes,
+ *                               or None when anything in it is left to nspv2/_marshal.py.
+ *
+ * Both are exact, faster equivalents of Marshal.read_restrictions and Marshal.image (the images
+ * are byte for byte the same, tests/test_cmarshal.py checks it): whatever is unusual (a subclass,
+ * a value out of range, a string with NUL, an address not seen before, ...) gets None, and the
+ * Python code then does the work and says what is wrong. This module never raises for a
+ * provider's mistake; it raises only for its own misuse (bad arguments) or without memory.
+ *
+ * The layouts are the compiler's, from the headers the provider library is built with; the
+ * image format is the one csrc/provider/lookups.c relocates: every piece at a multiple of
+ * NSPV2_IMAGE_ALIGN, every pointer written as 1 + the piece's offset (0 for NULL). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "nspv2/ws2types.h"
+#include "runtime_decls.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ALIGN ((size_t)NSPV2_IMAGE_ALIGN)
+
+/* Py_NewRef arrived in 3.10; nspv2 supports 3.9. */
+static PyObject *new_ref(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+#define MAX_WSTR 32767 /* the restrictions were validated to terminate within this */
+
+/* A Marshaller: what Marshal hands over (the types it works with and its helpers), and caches.
+ * The field names and their number are in one place: MARSHALLER_OBJECTS. */
+#define MARSHALLER_OBJECTS(X)                                                                 \
+    X(queryset)           /* the types */                                                      \
+    X(version)                                                                                 \
+    X(afprotocol)                                                                              \
+    X(uuid_type)                                                                               \
+    X(uuid_from_bytes_le) /* (bytes) -> UUID */                                                \
+    X(addresses_block)    /* (tuple) -> bytes */                                               \
+    X(address_blocks)     /* Marshal's cache: id(tuple) -> (tuple, block) */                   \
+    X(uuids)              /* bytes_le -> UUID (reading) */                                     \
+    X(uuid_bytes)         /* UUID -> bytes_le (writing) */
+
+typedef struct {
+    PyObject_HEAD
+#define X(name) PyObject *name;
+    MARSHALLER_OBJECTS(X)
+#undef X
+} Marshaller;
+
+static PyObject *names[11]; /* the QuerySet fields, in WSAQUERYSET2W order */
+enum {
+    F_NAME, F_VERSION, F_COMMENT, F_NAMESPACE, F_PROVIDER_ID, F_CONTEXT, F_PROTOCOLS,
+    F_QUERY_STRING, F_ADDRESSES, F_OUTPUT_FLAGS, F_BLOB
+};
+static const char *const field_names[11] = {
+    "instance_name", "version",   "comment",   "namespace",    "provider_id", "context",
+    "protocols",     "query_string", "addresses", "output_flags", "blob",
+};
+static PyObject *s_bytes_le, *s_version, *s_how, *s_family, *s_protocol;
+
+#define CACHE_LIMIT 1024
+
+/* -- reading ------------------------------------------------------------------------------- */
+
+static PyObject *read_wstr(const WCHAR *s)
+{
+    size_t n = 0;
+    while (n < MAX_WSTR && s[n] != 0)
+        n++;
+    int order = -1; /* little-endian */
+    return PyUnicode_DecodeUTF16((const char *)s, (Py_ssize_t)(n * sizeof(WCHAR)),
+                                 "surrogatepass", &order);
+}
+
+static PyObject *read_guid(Marshaller *m, const GUID *g)
+{
+    PyObject *raw = PyBytes_FromStringAndSize((const char *)g, sizeof *g);
+    if (raw == NULL)
+        return NULL;
+    PyObject *found = PyDict_GetItemWithError(m->uuids, raw);
+    if (found != NULL) {
+        Py_DECREF(raw);
+        Py_INCREF(found);
+        return found;
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    PyObject *uuid = PyObject_CallOneArg(m->uuid_from_bytes_le, raw);
+    if (uuid != NULL) {
+        if (PyDict_GET_SIZE(m->uuids) >= CACHE_LIMIT)
+            PyDict_Clear(m->uuids);
+        if (PyDict_SetItem(m->uuids, raw, uuid) != 0)
+            Py_CLEAR(uuid);
+    }
+    Py_DECREF(raw);
+    return uuid;
+}
+
+static PyObject *read_restrictions(PyObject *self, PyObject *arg)
+{
+    Marshaller *m = (Marshaller *)self;
+    const WSAQUERYSET2W *qs = PyLong_AsVoidPtr(arg);
+    if (qs == NULL)
+        return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "NULL query set");
+    if (qs->lpVersion != NULL || qs->lpafpProtocols != NULL || qs->lpcsaBuffer != NULL ||
+        qs->lpBlob != NULL)
+        Py_RETURN_NONE; /* rare in restrictions: Marshal.read */
+
+    PyObject *values[11] = {NULL};
+    PyObject *result = NULL;
+    const WCHAR *strings[4] = {qs->lpszServiceInstanceName, qs->lpszComment, qs->lpszContext,
+                               qs->lpszQueryString};
+    const int at[4] = {F_NAME, F_COMMENT, F_CONTEXT, F_QUERY_STRING};
+    for (int i = 0; i < 4; i++) {
+        values[at[i]] = strings[i] ? read_wstr(strings[i]) : new_ref(Py_None);
+        if (values[at[i]] == NULL)
+            goto done;
+    }
+    values[F_VERSION] = new_ref(Py_None);
+    values[F_NAMESPACE] = PyLong_FromUnsignedLong(qs->dwNameSpace);
+    values[F_PROVIDER_ID] =
+        qs->lpNSProviderId ? read_guid(m, qs->lpNSProviderId) : new_ref(Py_None);
+    values[F_PROTOCOLS] = PyTuple_New(0);
+    values[F_ADDRESSES] = PyTuple_New(0);
+    values[F_OUTPUT_FLAGS] = PyLong_FromUnsignedLong(qs->dwOutputFlags);
+    values[F_BLOB] = new_ref(Py_None);
+    for (int i = 0; i < 11; i++) {
+        if (values[i] == NULL)
+            goto done;
+    }
+    /* As object.__new__(QuerySet) with its fields stored in its __dict__ (it is frozen). */
+    PyTypeObject *type = (PyTypeObject *)m->queryset;
+    PyObject *empty = PyTuple_New(0);
+    if (empty == NULL)
+        goto done;
+    result = type->tp_new(type, empty, NULL);
+    Py_DECREF(empty);
+    if (result == NULL)
+        goto done;
+    PyObject *dict = PyObject_GenericGetDict(result, NULL);
+    if (dict == NULL) {
+        Py_CLEAR(result);
+        goto done;
+    }
+    for (int i = 0; i < 11; i++) {
+        if (PyDict_SetItem(dict, names[i], values[i]) != 0) {
+            Py_CLEAR(result);
+            break;
+        }
+    }
+    Py_DECREF(dict);
+done:
+    for (int i = 0; i < 11; i++)
+        Py_XDECREF(values[i]);
+    return result;
+}
+
+/* -- writing ------------------------------------------------------------------------------- */
+
+/* Where a result's pieces go: the header, then each piece at a multiple of ALIGN. The first
+ * pass only measures (out == NULL); the second writes into the zeroed bytes. */
+struct image {
+    char *out;
+    size_t size;
+};
+
+static size_t padded(size_t n)
+{
+    return (n + ALIGN - 1) & ~(ALIGN - 1);
+}
+
+/* Places n bytes (copied from data when writing, left zero when data is NULL); returns the
+ * pointer value: 1 + offset. */
+static uintptr_t put(struct image *im, const void *data, size_t n)
+{
+    size_t at = im->size;
+    if (im->out != NULL && data != NULL && n != 0)
+        memcpy(im->out + at, data, n);
+    im->size += padded(n);
+    return (uintptr_t)at + 1;
+}
+
+/* Writes `value` (of type ctype, the field's) into field of the `type` at offset base. */
+#define STORE(im, base, type, field, ctype, value)                                            \
+    do {                                                                                       \
+        static_assert(sizeof(ctype) == sizeof(((type *)0)->field), #field);                    \
+        if ((im)->out != NULL) {                                                               \
+            ctype v_ = (value);                                                                \
+            memcpy((im)->out + (base) + offsetof(type, field), &v_, sizeof v_);                \
+        }                                                                                      \
+    } while (0)
+
+/* A str as UTF-16LE with its terminator, lone surrogates as themselves (surrogatepass):
+ * pointer value, or 0 with *ok cleared for what the Python code must handle (not an exact str,
+ * or a NUL in it). */
+static uintptr_t put_wstr(struct image *im, PyObject *text, int *ok)
+{
+    if (!PyUnicode_CheckExact(text)) {
+        *ok = 0;
+        return 0;
+    }
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    size_t units = (size_t)length + 1;
+    if (kind == PyUnicode_4BYTE_KIND) {
+        for (Py_ssize_t i = 0; i < length; i++)
+            units += PyUnicode_READ(kind, data, i) > 0xFFFF;
+    }
+    size_t at = im->size;
+    im->size += padded(units * sizeof(WCHAR));
+    if (im->out == NULL) {
+        if (kind == PyUnicode_1BYTE_KIND ? memchr(data, 0, (size_t)length) != NULL : 0)
+            *ok = 0;
+        for (Py_ssize_t i = 0; *ok && kind != PyUnicode_1BYTE_KIND && i < length; i++) {
+            if (PyUnicode_READ(kind, data, i) == 0)
+                *ok = 0;
+        }
+        return (uintptr_t)at + 1;
+    }
+    unsigned char *w = (unsigned char *)im->out + at;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c > 0xFFFF) {
+            c -= 0x10000;
+            Py_UCS4 hi = 0xD800 + (c >> 10), lo = 0xDC00 + (c & 0x3FF);
+            *w++ = (unsigned char)hi, *w++ = (unsigned char)(hi >> 8);
+            *w++ = (unsigned char)lo, *w++ = (unsigned char)(lo >> 8);
+        } else {
+            *w++ = (unsigned char)c, *w++ = (unsigned char)(c >> 8);
+        }
+    }
+    return (uintptr_t)at + 1; /* the terminator is already zero */
+}
+
+/* An int within [low, high], as Python's int() would give it; 0 for anything else. */
+static int int_in(PyObject *v, long long low, long long high, long long *out)
+{
+    if (!PyLong_Check(v))
+        return 0;
+    int overflow;
+    long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (n == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (overflow || n < low || n > high)
+        return 0;
+    *out = n;
+    return 1;
+}
+
+/* The CSADDR_INFO block for an address tuple, from Marshal's cache or made by it (which also
+ * checks the addresses); a new reference, or NULL with no exception set to say "use Python". */
+static PyObject *addresses_block(Marshaller *m, PyObject *addresses)
+{
+    PyObject *key = PyLong_FromVoidPtr(addresses);
+    if (key == NULL)
+        return NULL;
+    PyObject *cached = PyDict_GetItemWithError(m->address_blocks, key);
+    Py_DECREF(key);
+    if (cached != NULL && PyTuple_CheckExact(cached) && PyTuple_GET_SIZE(cached) == 2 &&
+        PyTuple_GET_ITEM(cached, 0) == addresses && PyBytes_CheckExact(PyTuple_GET_ITEM(cached, 1)))
+        return new_ref(PyTuple_GET_ITEM(cached, 1));
+    PyObject *block = PyObject_CallOneArg(m->addresses_block, addresses);
+    if (block == NULL || !PyBytes_CheckExact(block)) {
+        Py_XDECREF(block);
+        PyErr_Clear(); /* a bad address: the Python code says what is wrong with it */
+        return NULL;
+    }
+    return block;
+}
+
+/* The 16 bytes of a provider id (a uuid.UUID), or NULL with no exception for "use Python". */
+static PyObject *uuid_bytes(Marshaller *m, PyObject *uuid)
+{
+    if (Py_TYPE(uuid) != (PyTypeObject *)m->uuid_type)
+        return NULL;
+    PyObject *raw = PyDict_GetItemWithError(m->uuid_bytes, uuid);
+    if (raw != NULL)
+        return new_ref(raw);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
+    }
+    raw = PyObject_GetAttr(uuid, s_bytes_le);
+    if (raw == NULL || !PyBytes_CheckExact(raw) || PyBytes_GET_SIZE(raw) != 16) {
+        Py_XDECREF(raw);
+        PyErr_Clear();
+        return NULL;
+    }
+    if (PyDict_GET_SIZE(m->uuid_bytes) >= CACHE_LIMIT)
+        PyDict_Clear(m->uuid_bytes);
+    if (PyDict_SetItem(m->uuid_bytes, uuid, raw) != 0)
+        PyErr_Clear();
+    return raw;
+}
+
+/* The fields of one result, read once for both passes. */
+struct result {
+    PyObject *f[11];
+    PyObject *addresses; /* the block, a new reference */
+    PyObject *guid;      /* 16 bytes, a new reference (the result's or the default) */
+    long long namespace, output_flags, version, how;
+};
+
+static void result_clear(struct result *r)
+{
+    for (int i = 0; i < 11; i++)
+        Py_CLEAR(r->f[i]);
+    Py_CLEAR(r->addresses);
+    Py_CLEAR(r->guid);
+}
+
+/* Reads a result's fields; 1, or 0 (no exception set) when Python must handle it. */
+static int result_read(Marshaller *m, struct result *r, PyObject *item, PyObject *default_guid,
+                       long long default_namespace)
+{
+    memset(r, 0, sizeof *r);
+    if (Py_TYPE(item) != (PyTypeObject *)m->queryset)
+        return 0;
+    for (int i = 0; i < 11; i++) {
+        r->f[i] = PyObject_GetAttr(item, names[i]);
+        if (r->f[i] == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    if (!int_in(r->f[F_NAMESPACE], 0, UINT32_MAX, &r->namespace) ||
+        !int_in(r->f[F_OUTPUT_FLAGS], 0, UINT32_MAX, &r->output_flags))
+        return 0;
+    if (r->namespace == 0)
+        r->namespace = default_namespace;
+    PyObject *version = r->f[F_VERSION];
+    if (version != Py_None) {
+        if (Py_TYPE(version) != (PyTypeObject *)m->version)
+            return 0;
+        PyObject *v = PyObject_GetAttr(version, s_version);
+        PyObject *how = v ? PyObject_GetAttr(version, s_how) : NULL;
+        int fits = how != NULL && int_in(v, 0, UINT32_MAX, &r->version) &&
+                   int_in(how, 0, UINT32_MAX, &r->how);
+        Py_XDECREF(v);
+        Py_XDECREF(how);
+        if (!fits) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    PyObject *addresses = r->f[F_ADDRESSES];
+    if (!PyTuple_CheckExact(addresses) || !PyTuple_CheckExact(r->f[F_PROTOCOLS]))
+        return 0; /* a list may change: the Python code copies it */
+    if (PyTuple_GET_SIZE(addresses) > 0 && (r->addresses = addresses_block(m, addresses)) == NULL)
+        return 0;
+    PyObject *blob = r->f[F_BLOB];
+    if (blob != Py_None && (!PyBytes_CheckExact(blob) || PyBytes_GET_SIZE(blob) > UINT32_MAX))
+        return 0;
+    if (r->f[F_PROVIDER_ID] == Py_None) {
+        r->guid = default_guid == Py_None ? NULL : new_ref(default_guid);
+    } else if ((r->guid = uuid_bytes(m, r->f[F_PROVIDER_ID])) == NULL) {
+        return 0;
+    }
+    return 1;
+}
+
+/* One pass over a result (see struct image): 1, or 0 when Python must handle it. */
+static int result_image(Marshaller *m, struct image *im, struct result *r)
+{
+    int ok = 1;
+    im->size = padded(sizeof(WSAQUERYSET2W));
+    Py_ssize_t n_addresses = PyTuple_GET_SIZE(r->f[F_ADDRESSES]);
+    uintptr_t p_csaddrs = 0;
+    if (r->addresses != NULL)
+        p_csaddrs = put(im, PyBytes_AS_STRING(r->addresses),
+                        (size_t)PyBytes_GET_SIZE(r->addresses));
+    uintptr_t p_strings[4] = {0};
+    const int order[4] = {F_NAME, F_COMMENT, F_CONTEXT, F_QUERY_STRING};
+    for (int i = 0; i < 4 && ok; i++) {
+        if (r->f[order[i]] != Py_None)
+            p_strings[i] = put_wstr(im, r->f[order[i]], &ok);
+    }
+    if (!ok)
+        return 0;
+    uintptr_t p_version = 0;
+    if (r->f[F_VERSION] != Py_None) {
+        WSAVERSION v;
+        memset(&v, 0, sizeof v);
+        v.dwVersion = (DWORD)r->version;
+        v.ecHow = (WSAECOMPARATOR)r->how;
+        p_version = put(im, &v, sizeof v);
+    }
+    uintptr_t p_guid = 0;
+    if (r->guid != NULL)
+        p_guid = put(im, PyBytes_AS_STRING(r->guid), sizeof(GUID));
+    PyObject *protocols = r->f[F_PROTOCOLS];
+    Py_ssize_t n_protocols = PyTuple_GET_SIZE(protocols);
+    uintptr_t p_protocols = 0;
+    if (n_protocols > 0) {
+        size_t at = im->size;
+        p_protocols = put(im, NULL, (size_t)n_protocols * sizeof(AFPROTOCOLS));
+        for (Py_ssize_t i = 0; i < n_protocols; i++) {
+            PyObject *p = PyTuple_GET_ITEM(protocols, i);
+            if (Py_TYPE(p) != (PyTypeObject *)m->afprotocol)
+                return 0;
+            PyObject *family = PyObject_GetAttr(p, s_family);
+            PyObject *protocol = family ? PyObject_GetAttr(p, s_protocol) : NULL;
+            long long f = 0, q = 0;
+            int fits = protocol != NULL && int_in(family, INT_MIN, INT_MAX, &f) &&
+                       int_in(protocol, INT_MIN, INT_MAX, &q);
+            Py_XDECREF(family);
+            Py_XDECREF(protocol);
+            if (!fits) {
+                PyErr_Clear();
+                return 0;
+            }
+            size_t base = at + (size_t)i * sizeof(AFPROTOCOLS);
+            STORE(im, base, AFPROTOCOLS, iAddressFamily, INT, (INT)f);
+            STORE(im, base, AFPROTOCOLS, iProtocol, INT, (INT)q);
+        }
+    }
+    uintptr_t p_blob = 0;
+    PyObject *blob = r->f[F_BLOB];
+    if (blob != Py_None) {
+        size_t n = (size_t)PyBytes_GET_SIZE(blob);
+        uintptr_t p_data = n ? put(im, PyBytes_AS_STRING(blob), n) : 0;
+        size_t at = im->size;
+        p_blob = put(im, NULL, sizeof(BLOB));
+        STORE(im, at, BLOB, cbSize, ULONG, (ULONG)n);
+        STORE(im, at, BLOB, pBlobData, BYTE *, (BYTE *)p_data);
+    }
+    STORE(im, 0, WSAQUERYSET2W, dwSize, DWORD, (DWORD)sizeof(WSAQUERYSET2W));
+    STORE(im, 0, WSAQUERYSET2W, lpszServiceInstanceName, LPWSTR, (LPWSTR)p_strings[0]);
+    STORE(im, 0, WSAQUERYSET2W, lpVersion, LPWSAVERSION, (LPWSAVERSION)p_version);
+    STORE(im, 0, WSAQUERYSET2W, lpszComment, LPWSTR, (LPWSTR)p_strings[1]);
+    STORE(im, 0, WSAQUERYSET2W, dwNameSpace, DWORD, (DWORD)r->namespace);
+    STORE(im, 0, WSAQUERYSET2W, lpNSProviderId, LPGUID, (LPGUID)p_guid);
+    STORE(im, 0, WSAQUERYSET2W, lpszContext, LPWSTR, (LPWSTR)p_strings[2]);
+    STORE(im, 0, WSAQUERYSET2W, dwNumberOfProtocols, DWORD, (DWORD)n_protocols);
+    STORE(im, 0, WSAQUERYSET2W, lpafpProtocols, LPAFPROTOCOLS, (LPAFPROTOCOLS)p_protocols);
+    STORE(im, 0, WSAQUERYSET2W, lpszQueryString, LPWSTR, (LPWSTR)p_strings[3]);
+    STORE(im, 0, WSAQUERYSET2W, dwNumberOfCsAddrs, DWORD, (DWORD)n_addresses);
+    STORE(im, 0, WSAQUERYSET2W, lpcsaBuffer, LPCSADDR_INFO, (LPCSADDR_INFO)p_csaddrs);
+    STORE(im, 0, WSAQUERYSET2W, dwOutputFlags, DWORD, (DWORD)r->output_flags);
+    STORE(im, 0, WSAQUERYSET2W, lpBlob, LPBLOB, (LPBLOB)p_blob);
+    return 1;
+}
+
+static PyObject *pack_results(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Marshaller *m = (Marshaller *)self;
+    if (nargs != 3)
+        return PyErr_Format(PyExc_TypeError, "pack_results(result, provider_id, namespace)");
+    PyObject *result = args[0], *default_guid = args[1];
+    if (default_guid != Py_None &&
+        (!PyBytes_CheckExact(default_guid) || PyBytes_GET_SIZE(default_guid) != 16))
+        return PyErr_Format(PyExc_TypeError, "provider_id must be 16 bytes or None");
+    long long default_namespace;
+    if (!int_in(args[2], 0, UINT32_MAX, &default_namespace))
+        return PyErr_Format(PyExc_ValueError, "namespace must be a DWORD");
+
+    /* The items, held in a tuple: a list is copied, as Python code (Marshal's address block)
+     * may run while they are read. */
+    PyObject *held;
+    if (result == Py_None) {
+        held = PyTuple_New(0);
+    } else if (Py_TYPE(result) == (PyTypeObject *)m->queryset) {
+        held = PyTuple_Pack(1, result);
+    } else if (PyTuple_CheckExact(result)) {
+        held = new_ref(result);
+    } else if (PyList_CheckExact(result)) {
+        held = PyList_AsTuple(result);
+    } else {
+        Py_RETURN_NONE;
+    }
+    if (held == NULL)
+        return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(held);
+    if (count > NSPV2_INLINE_MAX_RESULTS) {
+        Py_DECREF(held);
+        Py_RETURN_NONE;
+    }
+
+    struct result results[NSPV2_INLINE_MAX_RESULTS];
+    struct image measured[NSPV2_INLINE_MAX_RESULTS];
+    Py_ssize_t ready = 0;
+    PyObject *batch = NULL;
+    size_t total = 0;
+    for (; ready < count; ready++) {
+        if (!result_read(m, &results[ready], PyTuple_GET_ITEM(held, ready), default_guid,
+                         default_namespace)) {
+            result_clear(&results[ready]);
+            goto fallback;
+        }
+        measured[ready].out = NULL;
+        if (!result_image(m, &measured[ready], &results[ready])) {
+            ready++;
+            goto fallback;
+        }
+        total += sizeof(struct nspv2_result_record) + measured[ready].size;
+        if (total > NSPV2_INLINE_MAX_BYTES) {
+            ready++;
+            goto fallback; /* the Python code packs it lazily */
+        }
+    }
+    batch = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (batch == NULL)
+        goto out;
+    char *at = PyBytes_AS_STRING(batch);
+    memset(at, 0, total);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        struct nspv2_result_record record;
+        memset(&record, 0, sizeof record);
+        record.length = (uint32_t)measured[i].size;
+        record.code = NO_ERROR;
+        memcpy(at, &record, sizeof record);
+        struct image im = {at + sizeof record, 0};
+        result_image(m, &im, &results[i]);
+        at += sizeof record + im.size;
+    }
+out:
+    for (Py_ssize_t i = 0; i < ready; i++)
+        result_clear(&results[i]);
+    Py_DECREF(held);
+    return batch;
+fallback:
+    batch = new_ref(Py_None);
+    goto out;
+}
+
+/* -- the type and the module ------------------------------------------------------------- */
+
+static PyObject *marshaller_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"queryset", "version", "afprotocol", "uuid", "uuid_from_bytes_le",
+                               "addresses_block", "address_blocks", NULL};
+    PyObject *o[7];
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!OOO!:Marshaller", keywords,
+                                     &PyType_Type, &o[0], &PyType_Type, &o[1], &PyType_Type,
+                                     &o[2], &PyType_Type, &o[3], &o[4], &o[5], &PyDict_Type,
+                                     &o[6]))
+        return NULL;
+    Marshaller *m = (Marshaller *)type->tp_alloc(type, 0);
+    if (m == NULL)
+        return NULL;
+    m->queryset = new_ref(o[0]);
+    m->version = new_ref(o[1]);
+    m->afprotocol = new_ref(o[2]);
+    m->uuid_type = new_ref(o[3]);
+    m->uuid_from_bytes_le = new_ref(o[4]);
+    m->addresses_block = new_ref(o[5]);
+    m->address_blocks = new_ref(o[6]);
+    m->uuids = PyDict_New();
+    m->uuid_bytes = PyDict_New();
+    if (m->uuids == NULL || m->uuid_bytes == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return (PyObject *)m;
+}
+
+static int marshaller_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Marshaller *m = (Marshaller *)self;
+#define X(name) Py_VISIT(m->name);
+    MARSHALLER_OBJECTS(X)
+#undef X
+    return 0;
+}
+
+static int marshaller_clear(PyObject *self)
+{
+    Marshaller *m = (Marshaller *)self;
+#define X(name) Py_CLEAR(m->name);
+    MARSHALLER_OBJECTS(X)
+#undef X
+    return 0;
+}
+
+static void marshaller_dealloc(PyObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    marshaller_clear(self);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyMethodDef marshaller_methods[] = {
+    {"read_restrictions", read_restrictions, METH_O,
+     "read_restrictions(address) -> QuerySet | None: a validated WSAQUERYSET2W at address."},
+    {"pack_results", (PyCFunction)(void (*)(void))pack_results, METH_FASTCALL,
+     "pack_results(result, provider_id, namespace) -> bytes | None: a provider's answer as the "
+     "records nspv2_lookups_create takes."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject marshaller_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "nspv2._cmarshal.Marshaller",
+    .tp_basicsize = sizeof(Marshaller),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Marshaller(queryset, version, afprotocol, uuid, uuid_from_bytes_le, "
+              "addresses_block, address_blocks): Marshal's hot path in C, for these types and "
+              "Marshal's address block helper and cache.",
+    .tp_new = marshaller_new,
+    .tp_traverse = marshaller_traverse,
+    .tp_clear = marshaller_clear,
+    .tp_dealloc = marshaller_dealloc,
+    .tp_methods = marshaller_methods,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "nspv2._cmarshal",
+    "The runtime's hot-path marshalling in C (csrc/marshal/cmarshal.c).", -1, NULL,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__cmarshal(void);
+PyMODINIT_FUNC PyInit__cmarshal(void)
+{
+    for (int i = 0; i < 11; i++) {
+        if ((names[i] = PyUnicode_InternFromString(field_names[i])) == NULL)
+            return NULL;
+    }
+    if ((s_bytes_le = PyUnicode_InternFromString("bytes_le")) == NULL ||
+        (s_version = PyUnicode_InternFromString("version")) == NULL ||
+        (s_how = PyUnicode_InternFromString("how")) == NULL ||
+        (s_family = PyUnicode_InternFromString("family")) == NULL ||
+        (s_protocol = PyUnicode_InternFromString("protocol")) == NULL)
+        return NULL;
+    if (PyType_Ready(&marshaller_type) != 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&marshaller_type);
+    if (PyModule_AddObject(m, "Marshaller", (PyObject *)&marshaller_type) != 0 ||
+        PyModule_AddIntConstant(m, "RECORD_SIZE", (long)sizeof(struct nspv2_result_record)) !=
+            0) {
+        Py_DECREF(&marshaller_type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

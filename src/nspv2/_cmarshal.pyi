@@ -1,0 +1,22 @@
+"""Types of nspv2._cmarshal, the lookup's hot-path marshalling in C (csrc/marshal/cmarshal.c)."""
+
+import uuid
+from typing import Any, Callable, Dict, Optional, Tuple
+
+RECORD_SIZE: int
+
+class Marshaller:
+    def __init__(
+        self,
+        queryset: type,
+        version: type,
+        afprotocol: type,
+        uuid: type,
+        uuid_from_bytes_le: Callable[[bytes], uuid.UUID],
+        addresses_block: Callable[[Any], bytes],
+        address_blocks: Dict[int, Tuple[Any, bytes]],
+    ) -> None: ...
+    def read_restrictions(self, address: int) -> Optional[Any]: ...
+    def pack_results(
+        self, result: Any, provider_id: Optional[bytes], namespace: int
+    ) -> Optional[bytes]: ...

@@ -1,0 +1,196 @@
+"""nspv2._cmarshal (csrc/marshal/cmarshal.c), the lookup's hot path in C, against the Python code
+it stands in for (nspv2/_marshal.py): the same records byte for byte, the same restrictions, and
+None (the Python code decides) for everything unusual."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+import uuid
+import weakref
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nspv2._provider import ffi, lib  # type: ignore[import-not-found]
+from test_fuzz_marshal import LONE_SURROGATES, NON_BMP, TEXT, query_sets
+
+from nspv2 import _cmarshal
+from nspv2._constants import WSANO_RECOVERY
+from nspv2._marshal import Marshal
+from nspv2.queryset import AfProtocol, CsAddr, QuerySet, Version
+
+FUZZ = settings(max_examples=300, deadline=None)
+ALIGN = int(lib.NSPV2_IMAGE_ALIGN)
+PYTHON = Marshal(ffi, image_align=ALIGN)
+C = Marshal(ffi, image_align=ALIGN, accelerator=_cmarshal)
+PROVIDER = uuid.UUID("0c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5")
+ANY_TEXT = TEXT | NON_BMP | LONE_SURROGATES
+
+
+def failed(exc: BaseException) -> int:
+    return WSANO_RECOVERY
+
+
+def python_records(result: Any, namespace: int = 12) -> tuple[int, bytes]:
+    return PYTHON.records(
+        result, default_provider_id=PROVIDER, default_namespace=namespace, failed=failed
+    )
+
+
+def c_records(result: Any, namespace: int = 12) -> Any:
+    """What the C path writes, or None where it leaves the result to Python."""
+    assert C._c is not None
+    return C._c.pack_results(result, PROVIDER.bytes_le, namespace)
+
+
+def wcslen(ptr: Any) -> int:
+    return int(lib.nspv2_wcsnlen(ptr, 32767))
+
+
+@FUZZ
+@given(results=st.lists(query_sets(ANY_TEXT), max_size=4), namespace=st.integers(0, 2**32 - 1))
+def test_c_records_are_the_python_records(results: list[QuerySet], namespace: int) -> None:
+    """For any well-formed results (any text, versions, protocols, addresses, blobs, provider
+    ids), the C records are byte for byte the Python ones, as a list, a tuple or one QuerySet."""
+    count, expected = python_records(results, namespace)
+    assert count == len(results)
+    assert c_records(results, namespace) == expected
+    assert c_records(tuple(results), namespace) == expected
+    if len(results) == 1:
+        assert c_records(results[0], namespace) == expected
+
+
+def test_no_results_are_no_records() -> None:
+    """None and an empty list are zero records on both paths."""
+    assert python_records(None) == python_records([]) == (0, b"")
+    assert c_records(None) == c_records([]) == c_records(()) == b""
+
+
+class Sub(QuerySet):
+    pass
+
+
+class Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        QuerySet(instance_name="nul\0inside"),
+        QuerySet(comment=Text("a str subclass")),
+        QuerySet(instance_name=42),  # type: ignore[arg-type]
+        QuerySet(namespace=-1),
+        QuerySet(output_flags=2**32),
+        QuerySet(version=Version(2**32)),
+        QuerySet(protocols=(AfProtocol(2**31, 6),)),
+        QuerySet(protocols=[AfProtocol(2, 6)]),  # type: ignore[arg-type]
+        QuerySet(addresses=[CsAddr(("192.0.2.1", 80))]),  # type: ignore[arg-type]
+        QuerySet(addresses=(CsAddr(("not an address", 80)),)),
+        QuerySet(addresses=("not a CsAddr",)),  # type: ignore[arg-type]
+        QuerySet(blob=bytearray(b"x")),  # type: ignore[arg-type]
+        QuerySet(provider_id="0c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5"),  # type: ignore[arg-type]
+        Sub(instance_name="a subclass"),
+        "not a QuerySet",
+        [QuerySet(), "not a QuerySet", QuerySet()],
+        [QuerySet()] * (int(lib.NSPV2_INLINE_MAX_RESULTS) + 1),
+        QuerySet(blob=bytes(int(lib.NSPV2_INLINE_MAX_BYTES))),
+    ],
+)
+def test_unusual_results_are_left_to_python(result: Any) -> None:
+    """Whatever the C path does not write exactly as Python does (subclasses, lists inside a
+    result, values out of range, strings with NUL, bad addresses, too much) gives None and no
+    exception: the Python code then writes it or says what is wrong."""
+    assert c_records(result) is None
+
+
+def test_records_fall_back_whole_and_report_each_failure() -> None:
+    """Through Marshal.records, a list with one bad result is written by Python: the good ones
+    as images, the bad one as a record of the code `failed` gives, as before the C path."""
+    results = [QuerySet(instance_name="a"), QuerySet(instance_name="b\0"), QuerySet()]
+    assert C.records(
+        results, default_provider_id=PROVIDER, default_namespace=12, failed=failed
+    ) == python_records(results)
+
+
+def test_address_blocks_are_shared_with_python() -> None:
+    """An address tuple is serialized once: the C path fills Marshal's cache on a miss and reads
+    it on a hit, and a different tuple with an equal id-slot is never mistaken for it."""
+    addresses = (CsAddr(("192.0.2.7", 53)), CsAddr(("2001:db8::7", 53, 0, 0)))
+    first = c_records(QuerySet(instance_name="x", addresses=addresses))
+    assert C._addresses[id(addresses)][0] is addresses
+    assert c_records(QuerySet(instance_name="x", addresses=addresses)) == first
+    assert first == python_records(QuerySet(instance_name="x", addresses=addresses))[1]
+    C._addresses[id(addresses)] = ((), b"stale")  # an entry for another tuple
+    assert c_records(QuerySet(instance_name="x", addresses=addresses)) == first
+
+
+@FUZZ
+@given(q=query_sets(ANY_TEXT))
+def test_c_restrictions_reader_agrees(q: QuerySet) -> None:
+    """The C reader of a lookup's restrictions reads what the Python reader reads, or leaves
+    the query set to it (None) when it has versions, protocols, addresses or a blob."""
+    built, keep = C.build(q)
+    assert C._c is not None
+    found = C._c.read_restrictions(int(ffi.cast("uintptr_t", built)))
+    simple = q.version is None and not q.protocols and not q.addresses and q.blob is None
+    if simple:
+        assert found == q
+        assert type(found) is QuerySet
+    else:
+        assert found is None
+    assert C.read_restrictions(built, wcslen) == PYTHON.read(built, wcslen) == q
+    del keep
+
+
+def test_marshaller_is_collected_with_its_marshal() -> None:
+    """A Marshal and its C Marshaller (which refer to each other) are freed together."""
+    marshal = Marshal(ffi, image_align=ALIGN, accelerator=_cmarshal)
+    gone = weakref.ref(marshal)
+    del marshal
+    gc.collect()
+    assert gone() is None
+
+
+def test_no_references_leak() -> None:
+    """Writing and reading many results, and falling back, leaves nothing behind: every
+    reference the C code takes is given back (traced memory stays flat)."""
+    results = [QuerySet(instance_name="leak.test", addresses=(CsAddr(("192.0.2.1", 80)),))]
+    built, keep = C.build(QuerySet(instance_name="r", comment="c", provider_id=PROVIDER))
+    address = int(ffi.cast("uintptr_t", built))
+    assert C._c is not None
+
+    def work(n: int) -> None:
+        for _ in range(n):
+            c_records(results)
+            c_records([QuerySet(instance_name="ok"), QuerySet(instance_name="nul\0")])
+            C._c.read_restrictions(address)
+
+    work(100)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        work(100)
+        before = tracemalloc.get_traced_memory()[0]
+        work(20000)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, f"{grown} bytes more after 20,000 rounds"
+    del keep
+
+
+def test_misuse_raises() -> None:
+    """Wrong arguments to a Marshaller raise TypeError/ValueError (its own misuse), not crash."""
+    assert C._c is not None
+    with pytest.raises(TypeError):
+        C._c.pack_results(None, b"short", 12)
+    with pytest.raises(ValueError):
+        C._c.pack_results(None, None, -1)
+    with pytest.raises(TypeError):
+        C._c.pack_results(None)
+    with pytest.raises(ValueError):
+        C._c.read_restrictions(0)
