@@ -42,7 +42,7 @@ def python_records(result: Any, namespace: int = 12) -> tuple[int, bytes]:
 def c_records(result: Any, namespace: int = 12) -> Any:
     """What the C path writes, or None where it leaves the result to Python."""
     assert C._c is not None
-    return C._c.pack_results(result, PROVIDER.bytes_le, namespace)
+    return C._c.pack_results(result, PROVIDER, namespace)
 
 
 def wcslen(ptr: Any) -> int:
@@ -127,6 +127,15 @@ def test_address_blocks_are_shared_with_python() -> None:
     assert c_records(QuerySet(instance_name="x", addresses=addresses)) == first
 
 
+@given(raw=st.binary(min_size=16, max_size=16))
+def test_guid_at_reads_bytes_le(raw: bytes) -> None:
+    """guid_at gives the 16 bytes as stored, what UUID.bytes_le gives, on both paths."""
+    g = ffi.new("GUID *")
+    ffi.memmove(g, raw, 16)
+    address = int(ffi.cast("uintptr_t", g))
+    assert C.guid_at(address) == PYTHON.guid_at(address) == uuid.UUID(bytes_le=raw).bytes_le
+
+
 @FUZZ
 @given(q=query_sets(ANY_TEXT))
 def test_c_restrictions_reader_agrees(q: QuerySet) -> None:
@@ -141,7 +150,9 @@ def test_c_restrictions_reader_agrees(q: QuerySet) -> None:
         assert type(found) is QuerySet
     else:
         assert found is None
-    assert C.read_restrictions(built, wcslen) == PYTHON.read(built, wcslen) == q
+    address = int(ffi.cast("uintptr_t", built))
+    assert C.read_restrictions_at(address, wcslen) == PYTHON.read_restrictions_at(address, wcslen)
+    assert PYTHON.read(built, wcslen) == q
     del keep
 
 
@@ -187,10 +198,14 @@ def test_misuse_raises() -> None:
     """Wrong arguments to a Marshaller raise TypeError/ValueError (its own misuse), not crash."""
     assert C._c is not None
     with pytest.raises(TypeError):
-        C._c.pack_results(None, b"short", 12)
+        C._c.pack_results(None, b"not a UUID", 12)
     with pytest.raises(ValueError):
         C._c.pack_results(None, None, -1)
     with pytest.raises(TypeError):
         C._c.pack_results(None)
     with pytest.raises(ValueError):
         C._c.read_restrictions(0)
+    with pytest.raises(ValueError):
+        C._c.guid_at(0)
+    with pytest.raises(TypeError):
+        C._c.guid_at("not an address")

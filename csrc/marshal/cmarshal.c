@@ -1,6 +1,7 @@
 /* nspv2._cmarshal: the runtime's two conversions on the path of every lookup, in C. A
  * Marshaller, made by nspv2/_marshal.py's Marshal, has two methods:
  *
+ *   guid_at(address)            the 16 bytes of the GUID at address (UUID.bytes_le);
  *   read_restrictions(address)  a lookup's restrictions (a validated WSAQUERYSET2W) as a
  *                               QuerySet, or None when they use a field this reader leaves to
  *                               nspv2/_marshal.py (versions, protocols, addresses, a blob);
@@ -50,7 +51,9 @@ static PyObject *new_ref(PyObject *o)
     X(addresses_block)    /* (tuple) -> bytes */                                               \
     X(address_blocks)     /* Marshal's cache: id(tuple) -> (tuple, block) */                   \
     X(uuids)              /* bytes_le -> UUID (reading) */                                     \
-    X(uuid_bytes)         /* UUID -> bytes_le (writing) */
+    X(uuid_bytes)         /* UUID -> bytes_le (writing) */                                     \
+    X(last_uuid)          /* the last UUID written, and its bytes_le: no hashing (UUID's */    \
+    X(last_uuid_bytes)    /* __hash__ is Python code) for the provider's own id */
 
 typedef struct {
     PyObject_HEAD
@@ -108,6 +111,15 @@ static PyObject *read_guid(Marshaller *m, const GUID *g)
     }
     Py_DECREF(raw);
     return uuid;
+}
+
+static PyObject *guid_at(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const GUID *g = PyLong_AsVoidPtr(arg);
+    if (g == NULL)
+        return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "NULL GUID");
+    return PyBytes_FromStringAndSize((const char *)g, sizeof *g);
 }
 
 static PyObject *read_restrictions(PyObject *self, PyObject *arg)
@@ -290,9 +302,16 @@ static PyObject *uuid_bytes(Marshaller *m, PyObject *uuid)
 {
     if (Py_TYPE(uuid) != (PyTypeObject *)m->uuid_type)
         return NULL;
+    if (uuid == m->last_uuid)
+        return new_ref(m->last_uuid_bytes);
     PyObject *raw = PyDict_GetItemWithError(m->uuid_bytes, uuid);
-    if (raw != NULL)
+    if (raw != NULL) {
+        Py_INCREF(uuid);
+        Py_INCREF(raw);
+        Py_XSETREF(m->last_uuid, uuid);
+        Py_XSETREF(m->last_uuid_bytes, raw);
         return new_ref(raw);
+    }
     if (PyErr_Occurred()) {
         PyErr_Clear();
         return NULL;
@@ -463,13 +482,15 @@ static PyObject *pack_results(PyObject *self, PyObject *const *args, Py_ssize_t 
     Marshaller *m = (Marshaller *)self;
     if (nargs != 3)
         return PyErr_Format(PyExc_TypeError, "pack_results(result, provider_id, namespace)");
-    PyObject *result = args[0], *default_guid = args[1];
-    if (default_guid != Py_None &&
-        (!PyBytes_CheckExact(default_guid) || PyBytes_GET_SIZE(default_guid) != 16))
-        return PyErr_Format(PyExc_TypeError, "provider_id must be 16 bytes or None");
+    PyObject *result = args[0], *default_guid = Py_None;
+    if (args[1] != Py_None && (default_guid = uuid_bytes(m, args[1])) == NULL)
+        return PyErr_Format(PyExc_TypeError, "provider_id must be a uuid.UUID or None");
     long long default_namespace;
-    if (!int_in(args[2], 0, UINT32_MAX, &default_namespace))
+    if (!int_in(args[2], 0, UINT32_MAX, &default_namespace)) {
+        if (default_guid != Py_None)
+            Py_DECREF(default_guid);
         return PyErr_Format(PyExc_ValueError, "namespace must be a DWORD");
+    }
 
     /* The items, held in a tuple: a list is copied, as Python code (Marshal's address block)
      * may run while they are read. */
@@ -483,15 +504,17 @@ static PyObject *pack_results(PyObject *self, PyObject *const *args, Py_ssize_t 
     } else if (PyList_CheckExact(result)) {
         held = PyList_AsTuple(result);
     } else {
-        Py_RETURN_NONE;
+        held = new_ref(Py_None);
     }
-    if (held == NULL)
-        return NULL;
-    Py_ssize_t count = PyTuple_GET_SIZE(held);
-    if (count > NSPV2_INLINE_MAX_RESULTS) {
+    if (held == NULL || held == Py_None || PyTuple_GET_SIZE(held) > NSPV2_INLINE_MAX_RESULTS) {
+        if (default_guid != Py_None)
+            Py_DECREF(default_guid);
+        if (held == NULL)
+            return NULL;
         Py_DECREF(held);
         Py_RETURN_NONE;
     }
+    Py_ssize_t count = PyTuple_GET_SIZE(held);
 
     struct result results[NSPV2_INLINE_MAX_RESULTS];
     struct image measured[NSPV2_INLINE_MAX_RESULTS];
@@ -534,6 +557,8 @@ out:
     for (Py_ssize_t i = 0; i < ready; i++)
         result_clear(&results[i]);
     Py_DECREF(held);
+    if (default_guid != Py_None)
+        Py_DECREF(default_guid);
     return batch;
 fallback:
     batch = new_ref(Py_None);
@@ -597,11 +622,14 @@ static void marshaller_dealloc(PyObject *self)
 }
 
 static PyMethodDef marshaller_methods[] = {
+    {"guid_at", guid_at, METH_O,
+     "guid_at(address) -> bytes: the GUID at address as stored (uuid.UUID's bytes_le)."},
     {"read_restrictions", read_restrictions, METH_O,
      "read_restrictions(address) -> QuerySet | None: a validated WSAQUERYSET2W at address."},
     {"pack_results", (PyCFunction)(void (*)(void))pack_results, METH_FASTCALL,
      "pack_results(result, provider_id, namespace) -> bytes | None: a provider's answer as the "
-     "records nspv2_lookups_create takes."},
+     "records nspv2_lookups_create takes (provider_id, a UUID or None, and namespace fill in "
+     "what a result leaves unset)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -77,7 +77,7 @@ NSPV2_EXPORT INT WINAPI NSPv2LookupServiceBegin(LPGUID lpProviderId,
         return fail(rc);
     if ((rc = nspv2_runtime_ready()) != NO_ERROR)
         return fail(rc);
-    rc = nspv2_py_begin(lpProviderId, lpqsRestrictions, dwControlFlags,
+    rc = nspv2_py_begin((uintptr_t)lpProviderId, (uintptr_t)lpqsRestrictions, dwControlFlags,
                         handle_value(lpvClientSessionArg), &lookup);
     if (rc != NO_ERROR)
         return fail(rc);

@@ -3,6 +3,8 @@
 import uuid
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from .queryset import QuerySet
+
 RECORD_SIZE: int
 
 class Marshaller:
@@ -16,7 +18,8 @@ class Marshaller:
         addresses_block: Callable[[Any], bytes],
         address_blocks: Dict[int, Tuple[Any, bytes]],
     ) -> None: ...
-    def read_restrictions(self, address: int) -> Optional[Any]: ...
+    def guid_at(self, address: int) -> bytes: ...
+    def read_restrictions(self, address: int) -> Optional[QuerySet]: ...
     def pack_results(
-        self, result: Any, provider_id: Optional[bytes], namespace: int
+        self, result: Any, provider_id: Optional[uuid.UUID], namespace: int
     ) -> Optional[bytes]: ...

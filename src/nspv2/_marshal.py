@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import struct
 import uuid
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
 
 from .queryset import (
     AfProtocol,
@@ -25,6 +25,9 @@ from .queryset import (
     sockaddr_from_bytes,
     sockaddr_to_bytes,
 )
+
+if TYPE_CHECKING:
+    from ._cmarshal import Marshaller
 
 CData = Any
 WcsLen = Callable[[CData], int]
@@ -101,7 +104,7 @@ class Marshal:
         self.ffi = ffi
         self._layout = ImageLayout(ffi, image_align) if image_align else None
         self._addresses: dict[int, tuple[Tuple[CsAddr, ...], bytes]] = {}
-        self._c = None
+        self._c: Optional[Marshaller] = None
         if accelerator is not None and self._layout is not None:
             self._c = accelerator.Marshaller(
                 queryset=QuerySet,
@@ -133,6 +136,21 @@ class Marshal:
             return None
         return sockaddr_from_bytes(self.ffi.buffer(sa.lpSockaddr, sa.iSockaddrLength)[:])
 
+    def guid_at(self, address: int) -> bytes:
+        """The 16 bytes of the GUID at ``address`` as stored (what ``UUID.bytes_le`` gives)."""
+        if self._c is not None:
+            return self._c.guid_at(address)
+        return bytes(self.ffi.buffer(self.ffi.cast("GUID *", address), 16))
+
+    def read_restrictions_at(self, address: int, wcslen: WcsLen) -> QuerySet:
+        """read_restrictions() for the validated WSAQUERYSET2W at ``address``, in C when this
+        Marshal has the accelerator and the query set is a usual one."""
+        if self._c is not None:
+            found = self._c.read_restrictions(address)
+            if found is not None:
+                return found
+        return self.read_restrictions(self.ffi.cast("WSAQUERYSET2W *", address), wcslen)
+
     def read_restrictions(self, qs: CData, wcslen: WcsLen) -> QuerySet:
         """read() for a validated WSAQUERYSET2W* (a lookup's restrictions), faster: the
         struct's scalars come in one unpack, only the pointers that are set are followed, and
@@ -140,12 +158,6 @@ class Marshal:
         layout = self._layout
         if layout is None:
             return self.read(qs, wcslen)
-        if self._c is not None:
-            found: Optional[QuerySet] = self._c.read_restrictions(
-                int(self.ffi.cast("uintptr_t", qs))
-            )
-            if found is not None:
-                return found
         (_, p_name, p_version, p_comment, namespace, p_guid, p_context, _, p_protocols,
          p_query, _, p_csaddrs, output_flags, p_blob) = layout.queryset.unpack(
             self.ffi.buffer(qs, layout.queryset.size)
@@ -397,11 +409,7 @@ class Marshal:
         if layout is None:
             raise RuntimeError("this Marshal writes no images (no image_align)")
         if self._c is not None:
-            fast: Optional[bytes] = self._c.pack_results(
-                items,
-                None if default_provider_id is None else default_provider_id.bytes_le,
-                default_namespace,
-            )
+            fast = self._c.pack_results(items, default_provider_id, default_namespace)
             if fast is not None:
                 return (0 if items is None else 1 if type(items) is QuerySet else len(items)), fast
         if items is None:

@@ -86,7 +86,7 @@ bridge = _Bridge()
 class ProviderEntry:
     """A provider instance under its GUID, with what its class implements."""
 
-    __slots__ = ("anonymous", "guid", "implemented_mask", "namespace", "provider")
+    __slots__ = ("anonymous", "guid", "guid_c", "implemented_mask", "namespace", "provider")
 
     def __init__(self, provider: Provider, guid: uuid.UUID) -> None:
         if not isinstance(provider, Provider):
@@ -95,6 +95,11 @@ class ProviderEntry:
             raise TypeError(f"{type(provider).__qualname__} does not implement lookup()")
         self.provider = provider
         self.guid = guid
+        #: The GUID in C, for the library's functions (None before the library is attached).
+        self.guid_c: Optional[CData] = None
+        if bridge.ffi is not None:
+            self.guid_c = bridge.ffi.new("GUID *")
+            bridge.ffi.memmove(self.guid_c, guid.bytes_le, 16)
         self.namespace = int(getattr(provider, "namespace", 0))
         lib = bridge.lib
         mask = 0
@@ -110,8 +115,14 @@ class ProviderEntry:
         #: The session of calls made without NSPv2Startup (a NULL session argument).
         self.anonymous = Session(0, guid)
 
+    def next_failed(self, exc: BaseException) -> int:
+        """The code of a NextEx whose result could not be written (logged as _code does)."""
+        return _code(exc, "NSPv2LookupServiceNextEx", self.guid)
 
-_providers: Dict[uuid.UUID, ProviderEntry] = {}
+
+# Keyed by the GUID's bytes as Winsock stores them (UUID.bytes_le): what Begin reads, and a
+# bytes key hashes in C (a UUID's __hash__ is Python code).
+_providers: Dict[bytes, ProviderEntry] = {}
 _providers_lock = threading.Lock()
 
 
@@ -119,7 +130,7 @@ def register(provider: Provider, guid: uuid.UUID) -> ProviderEntry:
     """Serves ``provider`` under ``guid`` (replacing any earlier one); used by nspv2.advertise."""
     entry = ProviderEntry(provider, guid)
     with _providers_lock:
-        _providers[guid] = entry
+        _providers[guid.bytes_le] = entry
     return entry
 
 
@@ -127,7 +138,7 @@ def unregister(guid: uuid.UUID) -> None:
     """Stops serving ``guid`` (after WSAUnadvertiseProvider): its lookups still open are ended,
     completing their NextEx calls in flight with _WSA_E_CANCELLED, and its sessions dropped."""
     with _providers_lock:
-        _providers.pop(guid, None)
+        _providers.pop(guid.bytes_le, None)
     with _lookups_lock:
         orphans = [i for i, lookup in _lookups.items() if lookup.entry.guid == guid]
     for lookup_id in orphans:
@@ -143,8 +154,7 @@ def unregister(guid: uuid.UUID) -> None:
 
 def _entry(guid: uuid.UUID) -> ProviderEntry:
     """The provider for ``guid``: registered in this process, or loaded from the configuration."""
-    with _providers_lock:
-        found = _providers.get(guid)
+    found = _providers.get(guid.bytes_le)  # one dict read: atomic, no lock needed
     if found is not None:
         return found
     from . import config  # imported late: hosts that register providers never read config
@@ -158,7 +168,7 @@ def _entry(guid: uuid.UUID) -> ProviderEntry:
         log.error("provider %s could not be loaded", guid, exc_info=exc)
         raise WinsockError(WSAEPROVIDERFAILEDINIT) from exc
     with _providers_lock:
-        return _providers.setdefault(guid, ProviderEntry(provider, guid))
+        return _providers.setdefault(guid.bytes_le, ProviderEntry(provider, guid))
 
 
 def _config_file() -> Optional[str]:
@@ -249,8 +259,7 @@ _sessions_lock = threading.Lock()
 def _session(entry: ProviderEntry, session_id: int) -> Session:
     if session_id == 0:
         return entry.anonymous
-    with _sessions_lock:
-        session = _sessions.get(session_id)
+    session = _sessions.get(session_id)  # one dict read: atomic, no lock needed
     if session is None or session.provider_id != entry.guid:
         raise WinsockError(_WSAEINVAL, "unknown client session")
     return session
@@ -442,18 +451,26 @@ def _source(result: Any) -> Source:
     return _single(result)
 
 
-def begin(guid_ptr: CData, restrictions: CData, flags: int, session_id: int, out: CData) -> int:
-    guid = None
+def begin(
+    guid_address: int, restrictions_address: int, flags: int, session_id: int, out: CData
+) -> int:
+    """NSPv2LookupServiceBegin, the hot path (the provider id and the validated restrictions
+    arrive as addresses, bridge.h says why)."""
+    guid: Optional[uuid.UUID] = None
     try:
-        guid = _guid(guid_ptr)
-        entry = _entry(guid)
-        session = _session(entry, session_id)
-        query = bridge.marshal.read_restrictions(restrictions, _wcslen)
-        result = entry.provider.lookup(query, _flags(flags), session)
+        marshal = bridge.marshal
+        entry = _providers.get(marshal.guid_at(guid_address))
+        if entry is None:
+            guid = uuid.UUID(bytes_le=marshal.guid_at(guid_address))
+            entry = _entry(guid)
+        guid = entry.guid
+        session = entry.anonymous if session_id == 0 else _session(entry, session_id)
+        query = marshal.read_restrictions_at(restrictions_address, _wcslen)
+        result = entry.provider.lookup(query, _lookup_flags.get(flags) or _flags(flags), session)
         inline = result is None or isinstance(result, (QuerySet, list, tuple))
         if inline:
             # Every result is here already: C answers NextEx and End (csrc/provider/lookups.c).
-            handle = _begin_in_c(entry, query, result, guid_ptr, flags, session_id)
+            handle = _begin_in_c(entry, query, result, flags, session_id)
             if handle:
                 out[0] = handle
                 return _NO_ERROR
@@ -472,12 +489,7 @@ def begin(guid_ptr: CData, restrictions: CData, flags: int, session_id: int, out
 
 
 def _begin_in_c(
-    entry: ProviderEntry,
-    query: QuerySet,
-    result: Any,
-    guid_ptr: CData,
-    flags: int,
-    session_id: int,
+    entry: ProviderEntry, query: QuerySet, result: Any, flags: int, session_id: int
 ) -> int:
     """Writes every result and hands them to C; the lookup's handle, or 0 if C declined them
     (too many or too large: the runtime then serves the lookup itself, packing lazily).
@@ -487,15 +499,14 @@ def _begin_in_c(
     lookup, as a failing generator would. Either is logged now, once."""
     if isinstance(result, (list, tuple)) and len(result) > _INLINE_MAX_RESULTS:
         return 0
-    guid = entry.guid
     count, records = bridge.marshal.records(
         result,
-        default_provider_id=guid,
+        default_provider_id=entry.guid,
         default_namespace=query.namespace or entry.namespace,
-        failed=lambda exc: _code(exc, "NSPv2LookupServiceNextEx", guid),
+        failed=entry.next_failed,
     )
     handle: int = bridge.lib.nspv2_lookups_create(
-        session_id, guid_ptr, flags, count, records, len(records)
+        session_id, entry.guid_c, flags, count, records, len(records)
     )
     return handle
 
@@ -822,8 +833,8 @@ def attach(ffi: Any, lib: Any) -> None:
     _INLINE_MAX_RESULTS = int(lib.NSPV2_INLINE_MAX_RESULTS)
     # Providers registered before the library was loaded get their masks now.
     with _providers_lock:
-        for guid, entry in list(_providers.items()):
-            _providers[guid] = ProviderEntry(entry.provider, guid)
+        for key, entry in list(_providers.items()):
+            _providers[key] = ProviderEntry(entry.provider, entry.guid)
     if lib.nspv2_started_interpreter():
         _configure_logging()
 
