@@ -15,16 +15,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nspv2._provider import ffi, lib  # type: ignore[import-not-found]
 from test_fuzz_marshal import LONE_SURROGATES, NON_BMP, TEXT, query_sets
+from test_lookups_c import expected, next_result
 
 from nspv2 import _cmarshal
-from nspv2._constants import WSANO_RECOVERY
+from nspv2._constants import LUP_RETURN_ALL, NO_ERROR, WSA_E_NO_MORE, WSANO_RECOVERY
 from nspv2._marshal import Marshal
 from nspv2.queryset import AfProtocol, CsAddr, QuerySet, Version
 
 FUZZ = settings(max_examples=300, deadline=None)
 ALIGN = int(lib.NSPV2_IMAGE_ALIGN)
-PYTHON = Marshal(ffi, image_align=ALIGN)
-C = Marshal(ffi, image_align=ALIGN, accelerator=_cmarshal)
+PYTHON = Marshal(ffi, image_align=ALIGN, lib=lib)
+C = Marshal(ffi, image_align=ALIGN, accelerator=_cmarshal, lib=lib)
 PROVIDER = uuid.UUID("0c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5")
 ANY_TEXT = TEXT | NON_BMP | LONE_SURROGATES
 
@@ -127,6 +128,34 @@ def test_address_blocks_are_shared_with_python() -> None:
     assert c_records(QuerySet(instance_name="x", addresses=addresses)) == first
 
 
+@settings(max_examples=100, deadline=None)
+@given(results=st.lists(query_sets(ANY_TEXT), max_size=3), simple=st.booleans())
+def test_lookups_created_in_c_and_in_python_answer_alike(
+    results: list[QuerySet], simple: bool
+) -> None:
+    """create_lookup hands the results to nspv2_lookups_create straight from C or through the
+    Python records; either way each NextEx reads back the provider's result, then
+    WSA_E_NO_MORE; a result C leaves to Python (a NUL in a string) still answers its NextEx."""
+    g = ffi.new("GUID *")
+    ffi.memmove(g, PROVIDER.bytes_le, 16)
+    if not simple:
+        results = [*results, QuerySet(instance_name="nul\0")]
+    for marshal in (C, PYTHON):
+        handle = marshal.create_lookup(
+            results, PROVIDER, 12, 77, int(ffi.cast("uintptr_t", g)), LUP_RETURN_ALL, failed
+        )
+        assert handle % 2 == 1
+        try:
+            for q in results:
+                if q.instance_name == "nul\0":
+                    assert next_result(handle) == (WSANO_RECOVERY, None)
+                else:
+                    assert next_result(handle) == (NO_ERROR, expected(q))
+            assert next_result(handle) == (WSA_E_NO_MORE, None)
+        finally:
+            assert lib.nspv2_lookups_end(handle) == NO_ERROR
+
+
 @given(raw=st.binary(min_size=16, max_size=16))
 def test_guid_at_reads_bytes_le(raw: bytes) -> None:
     """guid_at gives the 16 bytes as stored, what UUID.bytes_le gives, on both paths."""
@@ -139,19 +168,15 @@ def test_guid_at_reads_bytes_le(raw: bytes) -> None:
 @FUZZ
 @given(q=query_sets(ANY_TEXT))
 def test_c_restrictions_reader_agrees(q: QuerySet) -> None:
-    """The C reader of a lookup's restrictions reads what the Python reader reads, or leaves
-    the query set to it (None) when it has versions, protocols, addresses or a blob."""
+    """The C reader of a lookup's restrictions reads what the Python reader reads (itself, or
+    through the Python reader for versions, protocols, addresses or a blob)."""
     built, keep = C.build(q)
     assert C._c is not None
     found = C._c.read_restrictions(int(ffi.cast("uintptr_t", built)))
-    simple = q.version is None and not q.protocols and not q.addresses and q.blob is None
-    if simple:
-        assert found == q
-        assert type(found) is QuerySet
-    else:
-        assert found is None
+    assert found == q
+    assert type(found) is QuerySet
     address = int(ffi.cast("uintptr_t", built))
-    assert C.read_restrictions_at(address, wcslen) == PYTHON.read_restrictions_at(address, wcslen)
+    assert C.read_restrictions_at(address) == PYTHON.read_restrictions_at(address) == q
     assert PYTHON.read(built, wcslen) == q
     del keep
 
@@ -209,3 +234,11 @@ def test_misuse_raises() -> None:
         C._c.guid_at(0)
     with pytest.raises(TypeError):
         C._c.guid_at("not an address")
+    with pytest.raises(ValueError):
+        C._c.create_lookup(None, None, 12, 1, 0, 0, failed)
+    with pytest.raises(TypeError):
+        C._c.create_lookup(None, None, 12)
+    without_lib = Marshal(ffi, image_align=ALIGN, accelerator=_cmarshal)
+    assert without_lib._c is not None
+    with pytest.raises(TypeError):
+        without_lib._c.create_lookup(None, None, 12, 1, 1, 0, failed)

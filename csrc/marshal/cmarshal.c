@@ -1,20 +1,27 @@
 /* nspv2._cmarshal: the runtime's two conversions on the path of every lookup, in C. A
- * Marshaller, made by nspv2/_marshal.py's Marshal, has two methods:
+ * Marshaller, made by nspv2/_marshal.py's Marshal, has these methods:
  *
  *   guid_at(address)            the 16 bytes of the GUID at address (UUID.bytes_le);
  *   read_restrictions(address)  a lookup's restrictions (a validated WSAQUERYSET2W) as a
- *                               QuerySet, or None when they use a field this reader leaves to
- *                               nspv2/_marshal.py (versions, protocols, addresses, a blob);
+ *                               QuerySet; those with a field this reader leaves to
+ *                               nspv2/_marshal.py (versions, protocols, addresses, a blob) go to
+ *                               its Python reader, given to the Marshaller;
  *   pack_results(result, provider_id, namespace)
  *                               a provider's answer (a QuerySet, a list or tuple of them, or
  *                               None) as the batch of result images nspv2_lookups_create takes,
- *                               or None when anything in it is left to nspv2/_marshal.py.
+ *                               or None when anything in it is left to nspv2/_marshal.py;
+ *   create_lookup(result, provider_id, namespace, session, provider_address, flags, failed)
+ *                               the same, handed straight to the provider library's
+ *                               nspv2_lookups_create (its address given to the Marshaller):
+ *                               the lookup's handle, 0 if declined; what pack_results leaves to
+ *                               Python goes to Marshal's Python create_lookup, given too.
  *
- * Both are exact, faster equivalents of Marshal.read_restrictions and Marshal.image (the images
- * are byte for byte the same, tests/test_cmarshal.py checks it): whatever is unusual (a subclass,
- * a value out of range, a string with NUL, an address not seen before, ...) gets None, and the
- * Python code then does the work and says what is wrong. This module never raises for a
- * provider's mistake; it raises only for its own misuse (bad arguments) or without memory.
+ * They are exact, faster equivalents of Marshal.read_restrictions and Marshal.records (the
+ * images are byte for byte the same, tests/test_cmarshal.py checks it): whatever is unusual (a
+ * subclass, a value out of range, a string with NUL, a bad address, ...) is left to the Python
+ * code (pack_results answers None), which does the work and says what is wrong. This module
+ * never raises for a provider's mistake; it raises only for its own misuse (bad arguments),
+ * without memory, or with what the Python code it hands work to raises.
  *
  * The layouts are the compiler's, from the headers the provider library is built with; the
  * image format is the one csrc/provider/lookups.c relocates: every piece at a multiple of
@@ -52,14 +59,21 @@ static PyObject *new_ref(PyObject *o)
     X(address_blocks)     /* Marshal's cache: id(tuple) -> (tuple, block) */                   \
     X(uuids)              /* bytes_le -> UUID (reading) */                                     \
     X(uuid_bytes)         /* UUID -> bytes_le (writing) */                                     \
+    X(read_fallback)      /* Marshal's read_restrictions_at and create_lookup in Python, */    \
+    X(create_fallback)    /* for what this module leaves to them */                           \
     X(last_uuid)          /* the last UUID written, and its bytes_le: no hashing (UUID's */    \
     X(last_uuid_bytes)    /* __hash__ is Python code) for the provider's own id */
+
+typedef uint64_t (*lookups_create_fn)(uint64_t, const GUID *, DWORD, size_t, const char *,
+                                      size_t);
 
 typedef struct {
     PyObject_HEAD
 #define X(name) PyObject *name;
     MARSHALLER_OBJECTS(X)
 #undef X
+    /* The provider library's nspv2_lookups_create (lookups.c), or NULL. */
+    lookups_create_fn lookups_create;
 } Marshaller;
 
 static PyObject *names[11]; /* the QuerySet fields, in WSAQUERYSET2W order */
@@ -130,7 +144,7 @@ static PyObject *read_restrictions(PyObject *self, PyObject *arg)
         return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "NULL query set");
     if (qs->lpVersion != NULL || qs->lpafpProtocols != NULL || qs->lpcsaBuffer != NULL ||
         qs->lpBlob != NULL)
-        Py_RETURN_NONE; /* rare in restrictions: Marshal.read */
+        return PyObject_CallOneArg(m->read_fallback, arg); /* rare in restrictions */
 
     PyObject *values[11] = {NULL};
     PyObject *result = NULL;
@@ -477,73 +491,73 @@ static int result_image(Marshaller *m, struct image *im, struct result *r)
     return 1;
 }
 
-static PyObject *pack_results(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* A provider's answer as records (see nspv2_lookups_create), in *out (PyMem_Malloc'd, *size
+ * bytes, *count records): 1; 0 when the Python code must write it (nothing allocated, no
+ * exception); -1 with an exception for this module's misuse or no memory. */
+static int pack(Marshaller *m, PyObject *result, PyObject *provider_id, PyObject *namespace,
+                char **out, size_t *size, Py_ssize_t *count)
 {
-    Marshaller *m = (Marshaller *)self;
-    if (nargs != 3)
-        return PyErr_Format(PyExc_TypeError, "pack_results(result, provider_id, namespace)");
-    PyObject *result = args[0], *default_guid = Py_None;
-    if (args[1] != Py_None && (default_guid = uuid_bytes(m, args[1])) == NULL)
-        return PyErr_Format(PyExc_TypeError, "provider_id must be a uuid.UUID or None");
-    long long default_namespace;
-    if (!int_in(args[2], 0, UINT32_MAX, &default_namespace)) {
-        if (default_guid != Py_None)
-            Py_DECREF(default_guid);
-        return PyErr_Format(PyExc_ValueError, "namespace must be a DWORD");
+    PyObject *default_guid = NULL;
+    if (provider_id != Py_None && (default_guid = uuid_bytes(m, provider_id)) == NULL) {
+        PyErr_Format(PyExc_TypeError, "provider_id must be a uuid.UUID or None");
+        return -1;
     }
-
+    long long default_namespace;
+    if (!int_in(namespace, 0, UINT32_MAX, &default_namespace)) {
+        Py_XDECREF(default_guid);
+        PyErr_Format(PyExc_ValueError, "namespace must be a DWORD");
+        return -1;
+    }
     /* The items, held in a tuple: a list is copied, as Python code (Marshal's address block)
      * may run while they are read. */
-    PyObject *held;
-    if (result == Py_None) {
+    PyObject *held = NULL;
+    if (result == Py_None)
         held = PyTuple_New(0);
-    } else if (Py_TYPE(result) == (PyTypeObject *)m->queryset) {
+    else if (Py_TYPE(result) == (PyTypeObject *)m->queryset)
         held = PyTuple_Pack(1, result);
-    } else if (PyTuple_CheckExact(result)) {
+    else if (PyTuple_CheckExact(result))
         held = new_ref(result);
-    } else if (PyList_CheckExact(result)) {
+    else if (PyList_CheckExact(result))
         held = PyList_AsTuple(result);
-    } else {
+    else
         held = new_ref(Py_None);
-    }
     if (held == NULL || held == Py_None || PyTuple_GET_SIZE(held) > NSPV2_INLINE_MAX_RESULTS) {
-        if (default_guid != Py_None)
-            Py_DECREF(default_guid);
+        Py_XDECREF(default_guid);
         if (held == NULL)
-            return NULL;
+            return -1;
         Py_DECREF(held);
-        Py_RETURN_NONE;
+        return 0;
     }
-    Py_ssize_t count = PyTuple_GET_SIZE(held);
-
+    Py_ssize_t n = PyTuple_GET_SIZE(held);
     struct result results[NSPV2_INLINE_MAX_RESULTS];
     struct image measured[NSPV2_INLINE_MAX_RESULTS];
     Py_ssize_t ready = 0;
-    PyObject *batch = NULL;
     size_t total = 0;
-    for (; ready < count; ready++) {
+    int rc = 0;
+    for (; ready < n; ready++) {
         if (!result_read(m, &results[ready], PyTuple_GET_ITEM(held, ready), default_guid,
                          default_namespace)) {
             result_clear(&results[ready]);
-            goto fallback;
+            goto done;
         }
         measured[ready].out = NULL;
         if (!result_image(m, &measured[ready], &results[ready])) {
             ready++;
-            goto fallback;
+            goto done;
         }
         total += sizeof(struct nspv2_result_record) + measured[ready].size;
         if (total > NSPV2_INLINE_MAX_BYTES) {
             ready++;
-            goto fallback; /* the Python code packs it lazily */
+            goto done; /* the Python code packs it lazily */
         }
     }
-    batch = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
-    if (batch == NULL)
-        goto out;
-    char *at = PyBytes_AS_STRING(batch);
-    memset(at, 0, total);
-    for (Py_ssize_t i = 0; i < count; i++) {
+    char *at = *out = PyMem_Calloc(1, total ? total : 1);
+    if (at == NULL) {
+        PyErr_NoMemory();
+        rc = -1;
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
         struct nspv2_result_record record;
         memset(&record, 0, sizeof record);
         record.length = (uint32_t)measured[i].size;
@@ -553,30 +567,81 @@ static PyObject *pack_results(PyObject *self, PyObject *const *args, Py_ssize_t 
         result_image(m, &im, &results[i]);
         at += sizeof record + im.size;
     }
-out:
+    *size = total;
+    *count = n;
+    rc = 1;
+done:
     for (Py_ssize_t i = 0; i < ready; i++)
         result_clear(&results[i]);
     Py_DECREF(held);
-    if (default_guid != Py_None)
-        Py_DECREF(default_guid);
-    return batch;
-fallback:
-    batch = new_ref(Py_None);
-    goto out;
+    Py_XDECREF(default_guid);
+    return rc;
+}
+
+static PyObject *pack_results(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3)
+        return PyErr_Format(PyExc_TypeError, "pack_results(result, provider_id, namespace)");
+    char *records = NULL;
+    size_t size = 0;
+    Py_ssize_t count = 0;
+    int rc = pack((Marshaller *)self, args[0], args[1], args[2], &records, &size, &count);
+    if (rc <= 0)
+        return rc < 0 ? NULL : new_ref(Py_None);
+    PyObject *bytes = PyBytes_FromStringAndSize(records, (Py_ssize_t)size);
+    PyMem_Free(records);
+    return bytes;
+}
+
+static PyObject *create_lookup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Marshaller *m = (Marshaller *)self;
+    if (nargs != 7)
+        return PyErr_Format(PyExc_TypeError, "create_lookup(result, provider_id, namespace, "
+                                             "session, provider_address, flags, failed)");
+    if (m->lookups_create == NULL)
+        return PyErr_Format(PyExc_TypeError, "this Marshaller has no lookups_create");
+    unsigned long long session = PyLong_AsUnsignedLongLong(args[3]);
+    const GUID *provider = PyLong_AsVoidPtr(args[4]);
+    unsigned long flags = PyLong_AsUnsignedLong(args[5]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (provider == NULL || flags > UINT32_MAX)
+        return PyErr_Format(PyExc_ValueError, "a provider address and DWORD flags are needed");
+    char *records = NULL;
+    size_t size = 0;
+    Py_ssize_t count = 0;
+    int rc = pack(m, args[0], args[1], args[2], &records, &size, &count);
+    if (rc < 0)
+        return NULL;
+    if (rc == 0)
+        return PyObject_Vectorcall(m->create_fallback, args, (size_t)nargs, NULL);
+    /* Quick, and it never waits for Python: called with the GIL held. */
+    uint64_t handle = m->lookups_create(session, provider, (DWORD)flags, (size_t)count, records,
+                                        size);
+    PyMem_Free(records);
+    return PyLong_FromUnsignedLongLong(handle);
 }
 
 /* -- the type and the module ------------------------------------------------------------- */
 
 static PyObject *marshaller_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"queryset", "version", "afprotocol", "uuid", "uuid_from_bytes_le",
-                               "addresses_block", "address_blocks", NULL};
-    PyObject *o[7];
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!OOO!:Marshaller", keywords,
+    static char *keywords[] = {"queryset",        "version",           "afprotocol",
+                               "uuid",            "uuid_from_bytes_le", "addresses_block",
+                               "address_blocks",  "read_restrictions", "create_lookup",
+                               "lookups_create",  NULL};
+    PyObject *o[9];
+    PyObject *create = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!O!OOO!OO|O:Marshaller", keywords,
                                      &PyType_Type, &o[0], &PyType_Type, &o[1], &PyType_Type,
                                      &o[2], &PyType_Type, &o[3], &o[4], &o[5], &PyDict_Type,
-                                     &o[6]))
+                                     &o[6], &o[7], &o[8], &create))
         return NULL;
+    void *create_address = NULL;
+    if (create != Py_None && (create_address = PyLong_AsVoidPtr(create)) == NULL)
+        return PyErr_Occurred() ? NULL
+                                : PyErr_Format(PyExc_ValueError, "lookups_create is NULL");
     Marshaller *m = (Marshaller *)type->tp_alloc(type, 0);
     if (m == NULL)
         return NULL;
@@ -587,6 +652,11 @@ static PyObject *marshaller_new(PyTypeObject *type, PyObject *args, PyObject *kw
     m->uuid_from_bytes_le = new_ref(o[4]);
     m->addresses_block = new_ref(o[5]);
     m->address_blocks = new_ref(o[6]);
+    m->read_fallback = new_ref(o[7]);
+    m->create_fallback = new_ref(o[8]);
+    /* An object pointer to a function pointer: what dlsym's users do; the address is that of
+     * nspv2_lookups_create, from the provider module's cffi lib (Marshal passes it). */
+    memcpy(&m->lookups_create, &create_address, sizeof m->lookups_create);
     m->uuids = PyDict_New();
     m->uuid_bytes = PyDict_New();
     if (m->uuids == NULL || m->uuid_bytes == NULL) {
@@ -625,11 +695,16 @@ static PyMethodDef marshaller_methods[] = {
     {"guid_at", guid_at, METH_O,
      "guid_at(address) -> bytes: the GUID at address as stored (uuid.UUID's bytes_le)."},
     {"read_restrictions", read_restrictions, METH_O,
-     "read_restrictions(address) -> QuerySet | None: a validated WSAQUERYSET2W at address."},
+     "read_restrictions(address) -> QuerySet: the validated WSAQUERYSET2W at address (those "
+     "with versions, protocols, addresses or a blob by the read_restrictions given)."},
     {"pack_results", (PyCFunction)(void (*)(void))pack_results, METH_FASTCALL,
      "pack_results(result, provider_id, namespace) -> bytes | None: a provider's answer as the "
      "records nspv2_lookups_create takes (provider_id, a UUID or None, and namespace fill in "
      "what a result leaves unset)."},
+    {"create_lookup", (PyCFunction)(void (*)(void))create_lookup, METH_FASTCALL,
+     "create_lookup(result, provider_id, namespace, session, provider_address, flags, failed) "
+     "-> int: pack_results, then nspv2_lookups_create: the handle (0: declined); what "
+     "pack_results leaves to Python goes to the create_lookup given, with the same arguments."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,9 +17,22 @@ class Marshaller:
         uuid_from_bytes_le: Callable[[bytes], uuid.UUID],
         addresses_block: Callable[[Any], bytes],
         address_blocks: Dict[int, Tuple[Any, bytes]],
+        read_restrictions: Callable[[int], QuerySet],
+        create_lookup: Callable[..., int],
+        lookups_create: Optional[int] = None,
     ) -> None: ...
     def guid_at(self, address: int) -> bytes: ...
-    def read_restrictions(self, address: int) -> Optional[QuerySet]: ...
+    def read_restrictions(self, address: int) -> QuerySet: ...
     def pack_results(
         self, result: Any, provider_id: Optional[uuid.UUID], namespace: int
     ) -> Optional[bytes]: ...
+    def create_lookup(
+        self,
+        result: Any,
+        provider_id: Optional[uuid.UUID],
+        namespace: int,
+        session: int,
+        provider_address: int,
+        flags: int,
+        failed: Callable[[BaseException], int],
+    ) -> int: ...

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 CData = Any
 WcsLen = Callable[[CData], int]
+#: Marshal.create_lookup: (result, default_provider_id, default_namespace, session,
+#: provider_address, flags, failed) -> handle.
+CreateLookup = Callable[[Any, uuid.UUID, int, int, int, int, Callable[[BaseException], int]], int]
 
 
 def encode_wstr(text: str) -> bytes:
@@ -97,13 +100,30 @@ class ImageLayout:
 
 class Marshal:
     """Converts between cffi query sets and :class:`QuerySet` for one FFI; ``image_align``
-    enables :meth:`image` and :meth:`records` (the provider library's NSPV2_IMAGE_ALIGN), and
-    ``accelerator`` (``nspv2._cmarshal``) makes the lookup's hot path C."""
+    enables :meth:`image` and :meth:`records` (the provider library's NSPV2_IMAGE_ALIGN),
+    ``lib`` (the provider module's) :meth:`create_lookup`, and ``accelerator``
+    (``nspv2._cmarshal``) makes the lookup's hot path C."""
 
-    def __init__(self, ffi: Any, image_align: int = 0, accelerator: Any = None) -> None:
+    #: The 16 bytes of the GUID at an address, as stored (what ``UUID.bytes_le`` gives).
+    guid_at: Callable[[int], bytes]
+    #: read_restrictions() for the validated WSAQUERYSET2W at an address.
+    read_restrictions_at: Callable[[int], QuerySet]
+    #: ``(result, default_provider_id, default_namespace, session, provider_address, flags,
+    #: failed)``: a lookup answered in C (nspv2_lookups_create) with a provider's results (a
+    #: QuerySet, a list or tuple of them, or None, written as records() does, which is where
+    #: ``failed`` is used) for a session, the provider whose GUID is at provider_address and
+    #: Begin's flags; its handle, or 0 if C declined them (too many, too large). Needs ``lib``.
+    create_lookup: Callable[
+        [Any, uuid.UUID, int, int, int, int, Callable[[BaseException], int]], int
+    ]
+
+    def __init__(
+        self, ffi: Any, image_align: int = 0, accelerator: Any = None, lib: Any = None
+    ) -> None:
         self.ffi = ffi
         self._layout = ImageLayout(ffi, image_align) if image_align else None
         self._addresses: dict[int, tuple[Tuple[CsAddr, ...], bytes]] = {}
+        self._lib = lib
         self._c: Optional[Marshaller] = None
         if accelerator is not None and self._layout is not None:
             self._c = accelerator.Marshaller(
@@ -114,8 +134,20 @@ class Marshal:
                 uuid_from_bytes_le=_uuid_from_bytes_le,
                 addresses_block=self._cached_addresses_block,
                 address_blocks=self._addresses,
+                lookups_create=None
+                if lib is None
+                else int(ffi.cast("uintptr_t", ffi.addressof(lib, "nspv2_lookups_create"))),
+                read_restrictions=self._read_restrictions_at,
+                create_lookup=self._create_lookup,
             )
             assert accelerator.RECORD_SIZE == self._layout.record.size
+        # The lookup's hot path: the C methods themselves when there is the accelerator (which
+        # calls the Python ones for what it leaves to them), with no Python frame in between.
+        self.guid_at = self._guid_at if self._c is None else self._c.guid_at
+        self.read_restrictions_at = (
+            self._read_restrictions_at if self._c is None else self._c.read_restrictions
+        )
+        self.create_lookup = self._create_lookup if self._c is None else self._c.create_lookup
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -136,20 +168,21 @@ class Marshal:
             return None
         return sockaddr_from_bytes(self.ffi.buffer(sa.lpSockaddr, sa.iSockaddrLength)[:])
 
-    def guid_at(self, address: int) -> bytes:
-        """The 16 bytes of the GUID at ``address`` as stored (what ``UUID.bytes_le`` gives)."""
-        if self._c is not None:
-            return self._c.guid_at(address)
+    def _guid_at(self, address: int) -> bytes:
         return bytes(self.ffi.buffer(self.ffi.cast("GUID *", address), 16))
 
-    def read_restrictions_at(self, address: int, wcslen: WcsLen) -> QuerySet:
-        """read_restrictions() for the validated WSAQUERYSET2W at ``address``, in C when this
-        Marshal has the accelerator and the query set is a usual one."""
-        if self._c is not None:
-            found = self._c.read_restrictions(address)
-            if found is not None:
-                return found
-        return self.read_restrictions(self.ffi.cast("WSAQUERYSET2W *", address), wcslen)
+    def _read_restrictions_at(self, address: int) -> QuerySet:
+        return self.read_restrictions(self.ffi.cast("WSAQUERYSET2W *", address), self._wcslen)
+
+    def _wcslen(self, ptr: CData) -> int:
+        """The length of a validated WCHAR string (the library's nspv2_wcsnlen when there is
+        one; else a scan to the terminator)."""
+        if self._lib is not None:
+            return int(self._lib.nspv2_wcsnlen(ptr, 32767))
+        n = 0
+        while ptr[n] != 0:
+            n += 1
+        return n
 
     def read_restrictions(self, qs: CData, wcslen: WcsLen) -> QuerySet:
         """read() for a validated WSAQUERYSET2W* (a lookup's restrictions), faster: the
@@ -436,6 +469,32 @@ class Marshal:
             parts.append(layout.record.pack(len(data), 0))
             parts.append(data)
         return count, b"".join(parts)
+
+    def _create_lookup(
+        self,
+        result: Any,
+        default_provider_id: uuid.UUID,
+        default_namespace: int,
+        session: int,
+        provider_address: int,
+        flags: int,
+        failed: Callable[[BaseException], int],
+    ) -> int:
+        lib = self._lib
+        if lib is None:
+            raise RuntimeError("this Marshal creates no lookups (no lib)")
+        if isinstance(result, (list, tuple)) and len(result) > lib.NSPV2_INLINE_MAX_RESULTS:
+            return 0
+        count, records = self.records(
+            result,
+            default_provider_id=default_provider_id,
+            default_namespace=default_namespace,
+            failed=failed,
+        )
+        created: int = lib.nspv2_lookups_create(
+            session, self.ffi.cast("GUID *", provider_address), flags, count, records, len(records)
+        )
+        return created
 
     def _cached_addresses_block(self, addresses: Any) -> bytes:
         """The addresses' block (see _addresses_block) for an image. Providers usually answer

@@ -60,8 +60,6 @@ _NO_ERROR = int(NO_ERROR)
 _WSANO_RECOVERY = int(WSANO_RECOVERY)
 _WSAEFAULT = int(WSAEFAULT)
 _WSAEINVAL = int(WSAEINVAL)
-#: The most results a lookup answered in C holds: NSPV2_INLINE_MAX_RESULTS, set by attach().
-_INLINE_MAX_RESULTS = 0
 
 log = logging.getLogger("nspv2")
 
@@ -86,7 +84,7 @@ bridge = _Bridge()
 class ProviderEntry:
     """A provider instance under its GUID, with what its class implements."""
 
-    __slots__ = ("anonymous", "guid", "guid_c", "implemented_mask", "namespace", "provider")
+    __slots__ = ("anonymous", "guid", "implemented_mask", "namespace", "provider")
 
     def __init__(self, provider: Provider, guid: uuid.UUID) -> None:
         if not isinstance(provider, Provider):
@@ -95,11 +93,6 @@ class ProviderEntry:
             raise TypeError(f"{type(provider).__qualname__} does not implement lookup()")
         self.provider = provider
         self.guid = guid
-        #: The GUID in C, for the library's functions (None before the library is attached).
-        self.guid_c: Optional[CData] = None
-        if bridge.ffi is not None:
-            self.guid_c = bridge.ffi.new("GUID *")
-            bridge.ffi.memmove(self.guid_c, guid.bytes_le, 16)
         self.namespace = int(getattr(provider, "namespace", 0))
         lib = bridge.lib
         mask = 0
@@ -465,12 +458,24 @@ def begin(
             entry = _entry(guid)
         guid = entry.guid
         session = entry.anonymous if session_id == 0 else _session(entry, session_id)
-        query = marshal.read_restrictions_at(restrictions_address, _wcslen)
+        query = marshal.read_restrictions_at(restrictions_address)
         result = entry.provider.lookup(query, _lookup_flags.get(flags) or _flags(flags), session)
         inline = result is None or isinstance(result, (QuerySet, list, tuple))
         if inline:
             # Every result is here already: C answers NextEx and End (csrc/provider/lookups.c).
-            handle = _begin_in_c(entry, query, result, flags, session_id)
+            # A result that cannot be written answers its own NextEx with the error and the next
+            # one follows; an item that is not a QuerySet answers its NextEx with the error and
+            # ends the lookup, as a failing generator would. Either is logged now, once. C may
+            # decline (too many results, or too large): the runtime then serves the lookup.
+            handle = marshal.create_lookup(
+                result,
+                guid,
+                query.namespace or entry.namespace,
+                session_id,
+                guid_address,
+                flags,
+                entry.next_failed,
+            )
             if handle:
                 out[0] = handle
                 return _NO_ERROR
@@ -486,29 +491,6 @@ def begin(
         return _NO_ERROR
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceBegin", guid)
-
-
-def _begin_in_c(
-    entry: ProviderEntry, query: QuerySet, result: Any, flags: int, session_id: int
-) -> int:
-    """Writes every result and hands them to C; the lookup's handle, or 0 if C declined them
-    (too many or too large: the runtime then serves the lookup itself, packing lazily).
-
-    A result that cannot be written answers its own NextEx with the error and the next one
-    follows; an item that is not a QuerySet answers its NextEx with the error and ends the
-    lookup, as a failing generator would. Either is logged now, once."""
-    if isinstance(result, (list, tuple)) and len(result) > _INLINE_MAX_RESULTS:
-        return 0
-    count, records = bridge.marshal.records(
-        result,
-        default_provider_id=entry.guid,
-        default_namespace=query.namespace or entry.namespace,
-        failed=entry.next_failed,
-    )
-    handle: int = bridge.lib.nspv2_lookups_create(
-        session_id, entry.guid_c, flags, count, records, len(records)
-    )
-    return handle
 
 
 def _wcslen(ptr: CData) -> int:
@@ -828,9 +810,9 @@ def attach(ffi: Any, lib: Any) -> None:
     bridge.lib = lib
     from . import _cmarshal  # the hot path's marshalling in C (csrc/marshal/cmarshal.c)
 
-    bridge.marshal = Marshal(ffi, image_align=int(lib.NSPV2_IMAGE_ALIGN), accelerator=_cmarshal)
-    global _INLINE_MAX_RESULTS
-    _INLINE_MAX_RESULTS = int(lib.NSPV2_INLINE_MAX_RESULTS)
+    bridge.marshal = Marshal(
+        ffi, image_align=int(lib.NSPV2_IMAGE_ALIGN), accelerator=_cmarshal, lib=lib
+    )
     # Providers registered before the library was loaded get their masks now.
     with _providers_lock:
         for key, entry in list(_providers.items()):
