@@ -366,13 +366,22 @@ static int result_read(Marshaller *m, struct result *r, PyObject *item, PyObject
     memset(r, 0, sizeof *r);
     if (Py_TYPE(item) != (PyTypeObject *)m->queryset)
         return 0;
-    for (int i = 0; i < 11; i++) {
-        r->f[i] = PyObject_GetAttr(item, names[i]);
-        if (r->f[i] == NULL) {
-            PyErr_Clear();
-            return 0;
-        }
+    /* Its fields are in its __dict__ (it is frozen: nothing else sets them). */
+    PyObject *dict = PyObject_GenericGetDict(item, NULL);
+    if (dict == NULL) {
+        PyErr_Clear();
+        return 0;
     }
+    for (int i = 0; i < 11; i++) {
+        r->f[i] = PyDict_GetItemWithError(dict, names[i]);
+        if (r->f[i] == NULL) {
+            Py_DECREF(dict);
+            PyErr_Clear();
+            return 0; /* not set in it: the Python code reads it as Python would */
+        }
+        Py_INCREF(r->f[i]);
+    }
+    Py_DECREF(dict);
     if (!int_in(r->f[F_NAMESPACE], 0, UINT32_MAX, &r->namespace) ||
         !int_in(r->f[F_OUTPUT_FLAGS], 0, UINT32_MAX, &r->output_flags))
         return 0;

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import itertools
 import logging
@@ -84,7 +85,7 @@ bridge = _Bridge()
 class ProviderEntry:
     """A provider instance under its GUID, with what its class implements."""
 
-    __slots__ = ("anonymous", "guid", "implemented_mask", "namespace", "provider")
+    __slots__ = ("anonymous", "guid", "implemented_mask", "namespace", "next_failed", "provider")
 
     def __init__(self, provider: Provider, guid: uuid.UUID) -> None:
         if not isinstance(provider, Provider):
@@ -107,10 +108,8 @@ class ProviderEntry:
         self.implemented_mask = mask
         #: The session of calls made without NSPv2Startup (a NULL session argument).
         self.anonymous = Session(0, guid)
-
-    def next_failed(self, exc: BaseException) -> int:
-        """The code of a NextEx whose result could not be written (logged as _code does)."""
-        return _code(exc, "NSPv2LookupServiceNextEx", self.guid)
+        #: The code of a NextEx whose result could not be written (logged as _code does).
+        self.next_failed: Callable[[BaseException], int] = functools.partial(_next_failed, guid)
 
 
 # Keyed by the GUID's bytes as Winsock stores them (UUID.bytes_le): what Begin reads, and a
@@ -226,6 +225,10 @@ class ErrorLogLimiter:
 
 
 error_log_limiter = ErrorLogLimiter()
+
+
+def _next_failed(guid: uuid.UUID, exc: BaseException) -> int:
+    return _code(exc, "NSPv2LookupServiceNextEx", guid)
 
 
 def _code(exc: BaseException, where: str, guid: Optional[uuid.UUID]) -> int:
@@ -457,7 +460,12 @@ def begin(
             guid = uuid.UUID(bytes_le=marshal.guid_at(guid_address))
             entry = _entry(guid)
         guid = entry.guid
-        session = entry.anonymous if session_id == 0 else _session(entry, session_id)
+        if session_id == 0:
+            session = entry.anonymous
+        else:  # as _session(), inline: this is the hot path
+            session = _sessions.get(session_id)  # type: ignore[assignment]
+            if session is None or session.provider_id != guid:
+                raise WinsockError(_WSAEINVAL, "unknown client session")
         query = marshal.read_restrictions_at(restrictions_address)
         result = entry.provider.lookup(query, _lookup_flags.get(flags) or _flags(flags), session)
         inline = result is None or isinstance(result, (QuerySet, list, tuple))
