@@ -38,6 +38,7 @@
 #include <string.h>
 
 #define ALIGN ((size_t)NSPV2_IMAGE_ALIGN)
+#define MAX_WSTR 32767 /* the restrictions were validated to terminate within this */
 
 /* Py_NewRef arrived in 3.10; nspv2 supports 3.9. */
 static PyObject *new_ref(PyObject *o)
@@ -45,7 +46,6 @@ static PyObject *new_ref(PyObject *o)
     Py_INCREF(o);
     return o;
 }
-#define MAX_WSTR 32767 /* the restrictions were validated to terminate within this */
 
 /* A Marshaller: what Marshal hands over (the types it works with and its helpers), and caches.
  * The field names and their number are in one place: MARSHALLER_OBJECTS. */
@@ -235,7 +235,8 @@ static uintptr_t put(struct image *im, const void *data, size_t n)
  * or a NUL in it). */
 static uintptr_t put_wstr(struct image *im, PyObject *text, int *ok)
 {
-    if (!PyUnicode_CheckExact(text)) {
+    if (!PyUnicode_CheckExact(text) || PyUnicode_READY(text) != 0) { /* READY: before 3.12 */
+        PyErr_Clear();
         *ok = 0;
         return 0;
     }
