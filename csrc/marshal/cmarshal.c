@@ -9,7 +9,9 @@
  *   pack_results(result, provider_id, namespace)
  *                               a provider's answer (a QuerySet, a list or tuple of them, or
  *                               None) as the batch of result images nspv2_lookups_create takes,
- *                               or None when anything in it is left to nspv2/_marshal.py;
+ *                               or None when anything in it is left to nspv2/_marshal.py
+ *                               (create_lookup's packer on its own, which the tests compare
+ *                               with Marshal.records);
  *   create_lookup(result, provider_id, namespace, session, provider_address, flags, failed)
  *                               the same, handed straight to the provider library's
  *                               nspv2_lookups_create (its address given to the Marshaller):

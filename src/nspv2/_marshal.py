@@ -172,9 +172,9 @@ class Marshal:
         return bytes(self.ffi.buffer(self.ffi.cast("GUID *", address), 16))
 
     def _read_restrictions_at(self, address: int) -> QuerySet:
-        return self.read_restrictions(self.ffi.cast("WSAQUERYSET2W *", address), self._wcslen)
+        return self.read_restrictions(self.ffi.cast("WSAQUERYSET2W *", address), self.wcslen)
 
-    def _wcslen(self, ptr: CData) -> int:
+    def wcslen(self, ptr: CData) -> int:
         """The length of a validated WCHAR string (the library's nspv2_wcsnlen when there is
         one; else a scan to the terminator)."""
         if self._lib is not None:
@@ -441,10 +441,6 @@ class Marshal:
         layout = self._layout
         if layout is None:
             raise RuntimeError("this Marshal writes no images (no image_align)")
-        if self._c is not None:
-            fast = self._c.pack_results(items, default_provider_id, default_namespace)
-            if fast is not None:
-                return (0 if items is None else 1 if type(items) is QuerySet else len(items)), fast
         if items is None:
             items = ()
         elif isinstance(items, QuerySet):

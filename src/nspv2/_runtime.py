@@ -501,11 +501,6 @@ def begin(
         return _code(exc, "NSPv2LookupServiceBegin", guid)
 
 
-def _wcslen(ptr: CData) -> int:
-    n: int = bridge.lib.nspv2_wcsnlen(ptr, 32767)
-    return n
-
-
 def _return_flags(lookup: Lookup, flags: int) -> int:
     """Flags at NextEx only narrow what Begin asked for; none at all keep Begin's."""
     wanted = lookup.flags & _LUP_RETURN_ALL
@@ -754,7 +749,7 @@ def set_service(
         guid = _guid(guid_ptr)
         entry = _entry(guid)
         session = _session(entry, session_id)
-        query = bridge.marshal.read(reg_info, _wcslen)
+        query = bridge.marshal.read(reg_info, bridge.marshal.wcslen)
         outcome = entry.provider.set_service(query, SetServiceOperation(operation), flags, session)
         if not inspect.isawaitable(outcome):
             return _NO_ERROR
