@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator, Iterator
 
 from conftest import Serve
+from nspv2._provider import ffi as provider_ffi  # type: ignore[import-not-found]
+from nspv2._provider import lib as provider_lib
 
 import nspv2
 from nspv2._marshal import Marshal
@@ -204,3 +206,76 @@ def test_unadvertise_completes_lookups_in_flight(native: Native, provider_id: An
     finally:
         native.winsock.WSACleanup()
         nspv2.catalog.uninstall(provider_id)
+
+
+class Nested(nspv2.Provider):
+    """Answers "outer" with what a lookup of "inner" through Winsock gives: made on the thread
+    running Begin, or on a worker thread Begin waits for."""
+
+    def __init__(self, on_worker: bool) -> None:
+        self.on_worker = on_worker
+
+    def lookup(self, query: nspv2.QuerySet, flags: Any, session: Any) -> Any:
+        name = query.instance_name or ""
+        if name != "outer":
+            return [nspv2.QuerySet(instance_name=name)]
+        if self.on_worker:
+            with ThreadPoolExecutor(1) as pool:
+                inner = pool.submit(nspv2.lookup, "inner", nspv2.NS_DNS).result(timeout=20)
+        else:
+            inner = nspv2.lookup("inner", nspv2.NS_DNS)
+        return [nspv2.QuerySet(instance_name=f"outer via {inner[0].instance_name}")]
+
+
+def gate_counts() -> tuple[int, int, int]:
+    counts = provider_ffi.new("struct nspv2_gate_counts *")
+    provider_lib.nspv2_gate_counts(counts)
+    return int(counts.waited), int(counts.abandoned), int(counts.nested)
+
+
+def test_provider_looking_up_on_its_own_thread_passes_its_own_gate(serve: Serve) -> None:
+    """A provider whose lookup resolves a name through Winsock on the same thread comes back into
+    the library while holding the gate in front of Python: it passes straight through (no wait,
+    no timeout), or every such lookup would stall for the gate's patience."""
+    serve(Nested(on_worker=False))
+    _, abandoned, nested = gate_counts()
+    [result] = nspv2.lookup("outer", namespace=nspv2.NS_DNS)
+    assert result.instance_name == "outer via inner"
+    _, abandoned_after, nested_after = gate_counts()
+    assert nested_after > nested
+    assert abandoned_after == abandoned
+
+
+def test_provider_waiting_for_a_worker_that_looks_up_does_not_deadlock(serve: Serve) -> None:
+    """A provider whose lookup waits for a worker thread that itself looks up through Winsock
+    holds the gate while the worker needs it: the worker's wait runs out of patience and it goes
+    on to Python without the gate (the holder has released the GIL), so both complete."""
+    serve(Nested(on_worker=True))
+    _, abandoned, _ = gate_counts()
+    outcome: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(nspv2.lookup("outer", namespace=nspv2.NS_DNS)), daemon=True
+    )
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the nested lookup deadlocked"
+    [[result]] = outcome
+    assert result.instance_name == "outer via inner"
+    assert gate_counts()[1] > abandoned
+
+
+def test_many_threads_through_the_gate_each_get_their_own_answers(serve: Serve) -> None:
+    """Sixteen client threads looking up at once queue at the gate in front of Python; every
+    lookup gets the answer to its own name, and none fails."""
+    serve(Nested(on_worker=False))
+
+    def run(t: int) -> list[str]:
+        names = []
+        for i in range(300):
+            [result] = nspv2.lookup(f"t{t}-{i}", namespace=nspv2.NS_DNS)
+            names.append(result.instance_name or "")
+        return names
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(run, range(16)))
+    assert answers == [[f"t{t}-{i}" for i in range(300)] for t in range(16)]

@@ -473,6 +473,7 @@ def build_all(out: Path, python_dir: Path, wheels: Path) -> dict[str, Path]:
             str(generated),
             *(str(CSRC / "provider" / name) for name in sorted(provider_sources())),
             str(lib / f"lib{PY_DLL}.dll.a"),
+            "-lsynchronization",  # WaitOnAddress (gate.c)
             # cffi's embedding code uses pthread mutexes off MSVC: winpthreads, linked in.
             "-Wl,-Bstatic",
             "-lwinpthread",

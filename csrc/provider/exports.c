@@ -20,6 +20,14 @@
 
 static _Atomic uint64_t next_session = 1;
 
+/* Every call into Python waits at the gate first (gate.c says why). */
+#define THROUGH_GATE(call)                                                                    \
+    do {                                                                                      \
+        bool gated_ = nspv2_gate_enter();                                                     \
+        call;                                                                                 \
+        nspv2_gate_leave(gated_);                                                             \
+    } while (0)
+
 static INT fail(INT code)
 {
     nspv2_set_last_error(code);
@@ -39,7 +47,8 @@ NSPV2_EXPORT INT WINAPI NSPv2Startup(LPGUID lpProviderId, LPVOID *ppvClientSessi
     if ((rc = nspv2_runtime_ready()) != NO_ERROR)
         return fail(rc);
     uint64_t session = atomic_fetch_add(&next_session, 1);
-    if ((rc = nspv2_py_startup(lpProviderId, session)) != NO_ERROR)
+    THROUGH_GATE(rc = nspv2_py_startup(lpProviderId, session));
+    if (rc != NO_ERROR)
         return fail(rc);
     *ppvClientSessionArg = (LPVOID)(uintptr_t)session;
     return NO_ERROR;
@@ -52,7 +61,8 @@ NSPV2_EXPORT INT WINAPI NSPv2Cleanup(LPGUID lpProviderId, LPVOID pvClientSession
         return fail(WSAEINVAL);
     if ((rc = nspv2_runtime_ready()) != NO_ERROR)
         return fail(rc);
-    if ((rc = nspv2_py_cleanup(lpProviderId, handle_value(pvClientSessionArg))) != NO_ERROR)
+    THROUGH_GATE(rc = nspv2_py_cleanup(lpProviderId, handle_value(pvClientSessionArg)));
+    if (rc != NO_ERROR)
         return fail(rc);
     return NO_ERROR;
 }
@@ -61,7 +71,7 @@ NSPV2_EXPORT VOID WINAPI NSPv2ClientSessionRundown(LPGUID lpProviderId, LPVOID p
 {
     if (lpProviderId == NULL || nspv2_runtime_ready() != NO_ERROR)
         return;
-    (void)nspv2_py_rundown(lpProviderId, handle_value(pvClientSessionArg));
+    THROUGH_GATE((void)nspv2_py_rundown(lpProviderId, handle_value(pvClientSessionArg)));
 }
 
 NSPV2_EXPORT INT WINAPI NSPv2LookupServiceBegin(LPGUID lpProviderId,
@@ -77,8 +87,8 @@ NSPV2_EXPORT INT WINAPI NSPv2LookupServiceBegin(LPGUID lpProviderId,
         return fail(rc);
     if ((rc = nspv2_runtime_ready()) != NO_ERROR)
         return fail(rc);
-    rc = nspv2_py_begin((uintptr_t)lpProviderId, (uintptr_t)lpqsRestrictions, dwControlFlags,
-                        handle_value(lpvClientSessionArg), &lookup);
+    THROUGH_GATE(rc = nspv2_py_begin((uintptr_t)lpProviderId, (uintptr_t)lpqsRestrictions,
+                                     dwControlFlags, handle_value(lpvClientSessionArg), &lookup));
     if (rc != NO_ERROR)
         return fail(rc);
     *lphLookup = (HANDLE)(uintptr_t)lookup;
@@ -96,8 +106,8 @@ NSPV2_EXPORT VOID WINAPI NSPv2LookupServiceNextEx(HANDLE hAsyncCall, HANDLE hLoo
         rc = nspv2_lookups_next(handle_value(hLookup), dwControlFlags, lpdwBufferLength,
                                 lpqsResults);
         if (rc == NSPV2_NOT_INLINE)
-            rc = nspv2_py_next(hAsyncCall, handle_value(hLookup), dwControlFlags,
-                               lpdwBufferLength, lpqsResults);
+            THROUGH_GATE(rc = nspv2_py_next(hAsyncCall, handle_value(hLookup), dwControlFlags,
+                                            lpdwBufferLength, lpqsResults));
     }
     if (rc != NSPV2_PENDING)
         (void)nspv2_complete_async(hAsyncCall, rc);
@@ -110,7 +120,7 @@ NSPV2_EXPORT INT WINAPI NSPv2LookupServiceEnd(HANDLE hLookup)
         return fail(rc);
     rc = nspv2_lookups_end(handle_value(hLookup));
     if (rc == NSPV2_NOT_INLINE)
-        rc = nspv2_py_end(handle_value(hLookup));
+        THROUGH_GATE(rc = nspv2_py_end(handle_value(hLookup)));
     if (rc != NO_ERROR)
         return fail(rc);
     return NO_ERROR;
@@ -129,8 +139,9 @@ NSPV2_EXPORT VOID WINAPI NSPv2SetServiceEx(HANDLE hAsyncCall, LPGUID lpProviderI
     else if ((INT)essOperation < RNRSERVICE_REGISTER || (INT)essOperation > RNRSERVICE_DELETE)
         rc = WSAEINVAL;
     else if ((rc = nspv2_runtime_ready()) == NO_ERROR)
-        rc = nspv2_py_set_service(hAsyncCall, lpProviderId, lpqsRegInfo, (INT)essOperation,
-                                  dwControlFlags, handle_value(lpvClientSessionArg));
+        THROUGH_GATE(rc = nspv2_py_set_service(hAsyncCall, lpProviderId, lpqsRegInfo,
+                                               (INT)essOperation, dwControlFlags,
+                                               handle_value(lpvClientSessionArg)));
     if (rc != NSPV2_PENDING)
         (void)nspv2_complete_async(hAsyncCall, rc);
 }
@@ -153,7 +164,8 @@ NSPV2_EXPORT INT WINAPI NSPv2GetRoutine(const GUID *providerId, NSPV2_ROUTINE *r
         return fail(WSAEINVAL);
     if ((rc = nspv2_runtime_ready()) != NO_ERROR)
         return fail(rc);
-    if ((rc = nspv2_py_resolve(providerId, &implemented)) != NO_ERROR)
+    THROUGH_GATE(rc = nspv2_py_resolve(providerId, &implemented));
+    if (rc != NO_ERROR)
         return fail(rc);
     routine->cbSize = sizeof(NSPV2_ROUTINE);
     routine->dwMajorVersion = NSPV2_ROUTINE_MAJOR_VERSION;

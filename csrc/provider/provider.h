@@ -4,6 +4,8 @@
 
 #include "nspv2/ws2types.h"
 
+#include <stdbool.h>
+
 #if defined(_WIN32)
 #  define NSPV2_EXPORT __declspec(dllexport)
 #else
@@ -17,6 +19,12 @@
 /* interpreter.c: starts or finds the interpreter and the Python runtime, once per process.
  * Returns NO_ERROR, or the Winsock code every entry point answers with while it is not ready. */
 INT nspv2_runtime_ready(void);
+
+/* gate.c: the queue in front of the GIL. enter waits its turn (briefly spinning, then
+ * sleeping, at most NSPV2_GATE_PATIENCE_US) and says whether it holds the gate; leave takes
+ * what enter said. */
+bool nspv2_gate_enter(void);
+void nspv2_gate_leave(bool entered);
 
 /* winsock_link.c: Winsock's provider-side functions, resolved at run time (ws2_32.dll on
  * Windows; elsewhere the stand-in the host loaded). NO_ERROR or WSASYSNOTREADY. */

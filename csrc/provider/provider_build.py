@@ -27,6 +27,7 @@ BRIDGE_DECLS = PROVIDER / "bridge.h"
 
 C_SOURCES = [
     "exports.c",
+    "gate.c",
     "interpreter.c",
     "lookups.c",
     "python_location.c",
@@ -78,7 +79,8 @@ def link_arguments() -> dict[str, list[str]]:
     Windows it links no libpython (as PEP 513/600 wheels must not): the loader (loader.c) or the
     Python process it is loaded into provides libpython's symbols."""
     if sys.platform == "win32":
-        return {"libraries": [], "extra_link_args": []}
+        # WaitOnAddress (gate.c) lives in the synchronization library (Windows 8 and later).
+        return {"libraries": ["synchronization"], "extra_link_args": []}
     return {"libraries": ["dl", "pthread"], "extra_link_args": ["-Wl,-z,nodelete"]}
 
 

@@ -14,7 +14,8 @@ enum nspv2_bridge_constants {
     NSPV2_IMPL_STARTUP = 1,
     NSPV2_IMPL_CLEANUP = 2,
     NSPV2_IMPL_SET_SERVICE = 4,
-    NSPV2_IMPL_SESSION_RUNDOWN = 8
+    NSPV2_IMPL_SESSION_RUNDOWN = 8,
+    NSPV2_GATE_PATIENCE_US = 1000
 };
 
 
@@ -38,6 +39,16 @@ INT nspv2_lookups_next(uint64_t lookup, DWORD flags, DWORD *bufferLength,
 INT nspv2_lookups_end(uint64_t lookup);
 void nspv2_lookups_end_session(const GUID *provider, uint64_t session);
 void nspv2_lookups_end_provider(const GUID *provider);
+
+/* gate.c: what the gate in front of the GIL has seen since the library was loaded (entries
+ * that had to sleep; waits that ran out of patience and went on without the gate; entries by
+ * the thread already holding it). NSPV2_GATE_PATIENCE_US: the longest wait at the gate. */
+struct nspv2_gate_counts {
+    uint64_t waited;
+    uint64_t abandoned;
+    uint64_t nested;
+};
+void nspv2_gate_counts(struct nspv2_gate_counts *counts);
 
 /* Completes an NSPv2 asynchronous call through Winsock's WSAProviderCompleteAsyncCall. */
 INT nspv2_complete_async(HANDLE asyncCall, INT code);
