@@ -5,6 +5,8 @@ test."""
 from __future__ import annotations
 
 import contextlib
+import gc
+import tracemalloc
 import uuid
 from typing import Callable, Iterator, Optional
 
@@ -15,6 +17,22 @@ import nspv2.catalog
 from nspv2._native import Native, load
 
 Serve = Callable[..., uuid.UUID]
+
+
+def traced_growth(work: Callable[[int], None], rounds: int) -> int:
+    """Bytes of traced memory ``work(rounds)`` leaves behind, once warmed up (what a leak of
+    references in C code shows as)."""
+    work(100)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        work(100)
+        before = tracemalloc.get_traced_memory()[0]
+        work(rounds)
+        gc.collect()
+        return int(tracemalloc.get_traced_memory()[0] - before)
+    finally:
+        tracemalloc.stop()
 
 
 @pytest.fixture(scope="session")

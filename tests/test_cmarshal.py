@@ -5,12 +5,12 @@ None (the Python code decides) for everything unusual."""
 from __future__ import annotations
 
 import gc
-import tracemalloc
 import uuid
 import weakref
 from typing import Any
 
 import pytest
+from conftest import traced_growth
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nspv2._provider import ffi, lib  # type: ignore[import-not-found]
@@ -204,17 +204,7 @@ def test_no_references_leak() -> None:
             c_records([QuerySet(instance_name="ok"), QuerySet(instance_name="nul\0")])
             C._c.read_restrictions(address)
 
-    work(100)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        work(100)
-        before = tracemalloc.get_traced_memory()[0]
-        work(20000)
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = traced_growth(work, 20000)
     assert grown < 64 * 1024, f"{grown} bytes more after 20,000 rounds"
     del keep
 

@@ -68,6 +68,7 @@ EXAMPLE_PROVIDER = "5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d21"
 # marked there with skipif(sys.platform == "win32", reason=...).
 PYTEST_FILES = [
     "test_bad_input.py",
+    "test_begin_c.py",
     "test_buffer.py",
     "test_cli.py",
     "test_cmarshal.py",

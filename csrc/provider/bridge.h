@@ -9,8 +9,10 @@ INT nspv2_py_resolve(const GUID *providerId, DWORD *implemented);
 INT nspv2_py_startup(const GUID *providerId, uint64_t session);
 INT nspv2_py_cleanup(const GUID *providerId, uint64_t session);
 INT nspv2_py_rundown(const GUID *providerId, uint64_t session);
-/* begin, the hot path, gets the provider id and the (validated) restrictions as addresses: the
- * runtime reads them in C (nspv2._cmarshal), and an integer costs Python less than a pointer. */
+/* begin: the Begins the one in C (nspv2_set_begin, runtime_decls.h) declines, and all of them
+ * until the runtime has set it. It gets the provider id and the (validated) restrictions as
+ * addresses: the runtime reads them in C (nspv2._cmarshal), and an integer costs Python less
+ * than a pointer. */
 INT nspv2_py_begin(uintptr_t providerId, uintptr_t restrictions, DWORD flags, uint64_t session,
                    uint64_t *lookup);
 INT nspv2_py_next(HANDLE asyncCall, uint64_t lookup, DWORD flags, DWORD *bufferLength,

@@ -74,6 +74,31 @@ NSPV2_EXPORT VOID WINAPI NSPv2ClientSessionRundown(LPGUID lpProviderId, LPVOID p
     THROUGH_GATE((void)nspv2_py_rundown(lpProviderId, handle_value(pvClientSessionArg)));
 }
 
+/* The Begin in C, once the runtime has set it (it is set once, before any lookup can use it,
+ * and its context lives as long as the process). */
+static _Atomic(nspv2_begin_fn) begin_in_c;
+static void *_Atomic begin_context;
+
+void nspv2_set_begin(nspv2_begin_fn fn, void *context)
+{
+    atomic_store(&begin_context, context);
+    atomic_store(&begin_in_c, fn);
+}
+
+static INT begin(const GUID *providerId, const WSAQUERYSET2W *restrictions, DWORD flags,
+                 uint64_t session, uint64_t *lookup)
+{
+    nspv2_begin_fn fn = atomic_load(&begin_in_c);
+    if (fn != NULL) {
+        INT rc = fn(atomic_load(&begin_context), providerId, restrictions, flags, session,
+                    lookup);
+        if (rc != NSPV2_DECLINED)
+            return rc;
+    }
+    return nspv2_py_begin((uintptr_t)providerId, (uintptr_t)restrictions, flags, session,
+                          lookup);
+}
+
 NSPV2_EXPORT INT WINAPI NSPv2LookupServiceBegin(LPGUID lpProviderId,
                                                 LPWSAQUERYSET2W lpqsRestrictions,
                                                 DWORD dwControlFlags,
@@ -87,8 +112,8 @@ NSPV2_EXPORT INT WINAPI NSPv2LookupServiceBegin(LPGUID lpProviderId,
         return fail(rc);
     if ((rc = nspv2_runtime_ready()) != NO_ERROR)
         return fail(rc);
-    THROUGH_GATE(rc = nspv2_py_begin((uintptr_t)lpProviderId, (uintptr_t)lpqsRestrictions,
-                                     dwControlFlags, handle_value(lpvClientSessionArg), &lookup));
+    THROUGH_GATE(rc = begin(lpProviderId, lpqsRestrictions, dwControlFlags,
+                            handle_value(lpvClientSessionArg), &lookup));
     if (rc != NO_ERROR)
         return fail(rc);
     *lphLookup = (HANDLE)(uintptr_t)lookup;

@@ -2,12 +2,14 @@
  * reads this file). */
 
 /* NSPV2_PENDING: a bridge call will complete its async call later. NSPV2_NOT_INLINE: the
- * handle is not one of the lookups answered in C (lookups.c). NSPV2_INLINE_MAX_*: the most
+ * handle is not one of the lookups answered in C (lookups.c). NSPV2_DECLINED: the Begin in C
+ * left the call to the runtime's begin (nspv2_set_begin). NSPV2_INLINE_MAX_*: the most
  * results, and bytes of packed results, one such lookup holds. NSPV2_IMPL_*: what a provider's
  * class implements, as nspv2_py_resolve reports it. */
 enum nspv2_bridge_constants {
     NSPV2_PENDING = -2,
     NSPV2_NOT_INLINE = -3,
+    NSPV2_DECLINED = -4,
     NSPV2_INLINE_MAX_RESULTS = 64,
     NSPV2_INLINE_MAX_BYTES = 1048576,
     NSPV2_IMAGE_ALIGN = 8,
@@ -39,6 +41,15 @@ INT nspv2_lookups_next(uint64_t lookup, DWORD flags, DWORD *bufferLength,
 INT nspv2_lookups_end(uint64_t lookup);
 void nspv2_lookups_end_session(const GUID *provider, uint64_t session);
 void nspv2_lookups_end_provider(const GUID *provider);
+
+/* exports.c: the runtime's NSPv2LookupServiceBegin in C (nspv2._cmarshal's Begin), which the
+ * runtime sets when it attaches; NULL for none. Called without the GIL, with the arguments
+ * bridge.h's nspv2_py_begin gets and the context given here, it answers as nspv2_py_begin does,
+ * or NSPV2_DECLINED before the provider has run: nspv2_py_begin then makes the call. */
+typedef INT (*nspv2_begin_fn)(void *context, const GUID *providerId,
+                              const WSAQUERYSET2W *restrictions, DWORD flags, uint64_t session,
+                              uint64_t *lookup);
+void nspv2_set_begin(nspv2_begin_fn begin, void *context);
 
 /* gate.c: what the gate in front of the GIL has seen since the library was loaded (entries
  * that had to sleep; waits that ran out of patience and went on without the gate; entries by

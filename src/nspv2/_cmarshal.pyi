@@ -36,3 +36,18 @@ class Marshaller:
         flags: int,
         failed: Callable[[BaseException], int],
     ) -> int: ...
+
+class Begin:
+    def __init__(
+        self,
+        marshaller: Marshaller,
+        providers: Dict[bytes, Any],
+        sessions: Dict[int, Any],
+        lookup_flags: Dict[int, Any],
+        serve: Callable[[Any, Any, int, QuerySet, Any, bool], int],
+        failed: Callable[[BaseException, uuid.UUID], int],
+    ) -> None: ...
+    @property
+    def entry(self) -> int: ...
+    @property
+    def context(self) -> int: ...

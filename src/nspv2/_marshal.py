@@ -149,6 +149,11 @@ class Marshal:
         )
         self.create_lookup = self._create_lookup if self._c is None else self._c.create_lookup
 
+    @property
+    def accelerated(self) -> Optional[Marshaller]:
+        """The C Marshaller (nspv2._cmarshal) this Marshal hands its hot path to, if any."""
+        return self._c
+
     # -- reading -------------------------------------------------------------------------------
 
     def read_wstr(self, ptr: CData, wcslen: WcsLen) -> Optional[str]:

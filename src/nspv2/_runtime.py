@@ -74,6 +74,7 @@ class _Bridge:
     ffi: Any = None
     lib: Any = None
     marshal: Marshal
+    begin: Any = None
 
 
 bridge = _Bridge()
@@ -487,18 +488,31 @@ def begin(
             if handle:
                 out[0] = handle
                 return _NO_ERROR
-        lookup = Lookup(next(_lookup_ids), entry, session, flags)
-        lookup.query = query
-        lookup.inline = inline
-        lookup.source = _source(result)
-        with _lookups_lock:
-            _lookups[lookup.id] = lookup
-        with session._lock:
-            session.lookups.add(lookup.id)
-        out[0] = lookup.id
+        out[0] = _serve(entry, session, flags, query, result, inline)
         return _NO_ERROR
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceBegin", guid)
+
+
+def _serve(
+    entry: ProviderEntry, session: Session, flags: int, query: QuerySet, result: Any, inline: bool
+) -> int:
+    """Begin's end for a lookup the runtime serves (results to come, or more than C holds): its
+    id. Also called by the Begin in C (nspv2._cmarshal)."""
+    lookup = Lookup(next(_lookup_ids), entry, session, flags)
+    lookup.query = query
+    lookup.inline = inline
+    lookup.source = _source(result)
+    with _lookups_lock:
+        _lookups[lookup.id] = lookup
+    with session._lock:
+        session.lookups.add(lookup.id)
+    return lookup.id
+
+
+def _begin_failed(exc: BaseException, guid: uuid.UUID) -> int:
+    """The Begin in C's answer for an exception once the provider has run."""
+    return _code(exc, "NSPv2LookupServiceBegin", guid)
 
 
 def _return_flags(lookup: Lookup, flags: int) -> int:
@@ -816,6 +830,16 @@ def attach(ffi: Any, lib: Any) -> None:
     bridge.marshal = Marshal(
         ffi, image_align=int(lib.NSPV2_IMAGE_ALIGN), accelerator=_cmarshal, lib=lib
     )
+    # Begin's usual path in C, without cffi's crossing or a Python frame; it leaves the rest to
+    # begin() below. Kept here for as long as the process lives: the library calls it.
+    if bridge.marshal.accelerated is not None:
+        bridge.begin = _cmarshal.Begin(
+            bridge.marshal.accelerated, _providers, _sessions, _lookup_flags, _serve, _begin_failed
+        )
+        lib.nspv2_set_begin(
+            ffi.cast("nspv2_begin_fn", bridge.begin.entry),
+            ffi.cast("void *", bridge.begin.context),
+        )
     # Providers registered before the library was loaded get their masks now.
     with _providers_lock:
         for key, entry in list(_providers.items()):
