@@ -12,11 +12,10 @@ from typing import Any, Iterator
 
 import pytest
 from conftest import Serve, traced_growth
-from nspv2._provider import ffi, lib  # type: ignore[import-not-found]
+from nspv2._provider import lib  # type: ignore[import-not-found]
 
 import nspv2
 from nspv2 import QuerySet, WinsockError, _runtime
-from nspv2._runtime import bridge
 
 ONE = QuerySet(instance_name="one.test", comment="c")
 MANY = [QuerySet(instance_name=f"r{i}.test") for i in range(int(lib.NSPV2_INLINE_MAX_RESULTS) + 6)]
@@ -25,14 +24,11 @@ MANY = [QuerySet(instance_name=f"r{i}.test") for i in range(int(lib.NSPV2_INLINE
 @contextlib.contextmanager
 def python_begin() -> Iterator[None]:
     """Begin through cffi and the runtime's begin only (the C Begin unset), then set again."""
-    lib.nspv2_set_begin(ffi.NULL, ffi.NULL)
+    _runtime.use_c_begin(False)
     try:
         yield
     finally:
-        lib.nspv2_set_begin(
-            ffi.cast("nspv2_begin_fn", bridge.begin.entry),
-            ffi.cast("void *", bridge.begin.context),
-        )
+        _runtime.use_c_begin(True)
 
 
 class Behaves(nspv2.Provider):

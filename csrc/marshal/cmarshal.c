@@ -826,7 +826,7 @@ static INT begin_held(Begin *b, const GUID *provider_id, const WSAQUERYSET2W *re
     INT rc = NSPV2_DECLINED;
     PyObject *entry = NULL, *guid = NULL, *session = NULL, *query = NULL, *lookup_flags = NULL,
              *provider = NULL, *result = NULL, *namespace = NULL, *next_failed = NULL,
-             *handle = NULL;
+             *handle = NULL, *flags_value = NULL;
     PyObject *key = PyBytes_FromStringAndSize((const char *)provider_id, sizeof *provider_id);
     if (key == NULL || (entry = PyDict_GetItemWithError(b->providers, key)) == NULL)
         goto done;
@@ -853,10 +853,8 @@ static INT begin_held(Begin *b, const GUID *provider_id, const WSAQUERYSET2W *re
     }
     if ((query = read_query(m, restrictions, NULL)) == NULL)
         goto done;
-    PyObject *flags_key = PyLong_FromUnsignedLong(flags);
-    lookup_flags = flags_key ? PyDict_GetItemWithError(b->lookup_flags, flags_key) : NULL;
-    Py_XDECREF(flags_key);
-    if (lookup_flags == NULL)
+    if ((flags_value = PyLong_FromUnsignedLong(flags)) == NULL ||
+        (lookup_flags = PyDict_GetItemWithError(b->lookup_flags, flags_value)) == NULL)
         goto done;
     Py_INCREF(lookup_flags);
     if ((provider = PyObject_GetAttr(entry, s_provider)) == NULL)
@@ -897,14 +895,10 @@ static INT begin_held(Begin *b, const GUID *provider_id, const WSAQUERYSET2W *re
             goto done;
         }
     }
-    PyObject *flags_value = PyLong_FromUnsignedLong(flags);
-    if (flags_value != NULL)
-        Py_XSETREF(handle, PyObject_CallFunctionObjArgs(b->serve, entry, session, flags_value,
-                                                       query, result,
-                                                       inline_ ? Py_True : Py_False, NULL));
-    Py_XDECREF(flags_value);
+    Py_XSETREF(handle, PyObject_CallFunctionObjArgs(b->serve, entry, session, flags_value, query,
+                                                    result, inline_ ? Py_True : Py_False, NULL));
     unsigned long long id = handle ? PyLong_AsUnsignedLongLong(handle) : (unsigned long long)-1;
-    if (flags_value == NULL || handle == NULL || (id == (unsigned long long)-1 && PyErr_Occurred())) {
+    if (handle == NULL || (id == (unsigned long long)-1 && PyErr_Occurred())) {
         rc = begin_failed(b, guid);
         goto done;
     }
@@ -918,6 +912,7 @@ done:
     Py_XDECREF(guid);
     Py_XDECREF(session);
     Py_XDECREF(query);
+    Py_XDECREF(flags_value);
     Py_XDECREF(lookup_flags);
     Py_XDECREF(provider);
     Py_XDECREF(result);

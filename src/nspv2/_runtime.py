@@ -821,6 +821,19 @@ def _configure_logging() -> None:
     log.propagate = False
 
 
+def use_c_begin(on: bool) -> None:
+    """Whether the library calls the Begin in C (bridge.begin) or, with it unset, the runtime's
+    begin for every NSPv2LookupServiceBegin (the tests compare the two)."""
+    ffi, lib = bridge.ffi, bridge.lib
+    if on:
+        lib.nspv2_set_begin(
+            ffi.cast("nspv2_begin_fn", bridge.begin.entry),
+            ffi.cast("void *", bridge.begin.context),
+        )
+    else:
+        lib.nspv2_set_begin(ffi.NULL, ffi.NULL)
+
+
 def attach(ffi: Any, lib: Any) -> None:
     """Runs once, from the library's cffi init code: connects the bridge functions."""
     bridge.ffi = ffi
@@ -832,14 +845,12 @@ def attach(ffi: Any, lib: Any) -> None:
     )
     # Begin's usual path in C, without cffi's crossing or a Python frame; it leaves the rest to
     # begin() below. Kept here for as long as the process lives: the library calls it.
-    if bridge.marshal.accelerated is not None:
-        bridge.begin = _cmarshal.Begin(
-            bridge.marshal.accelerated, _providers, _sessions, _lookup_flags, _serve, _begin_failed
-        )
-        lib.nspv2_set_begin(
-            ffi.cast("nspv2_begin_fn", bridge.begin.entry),
-            ffi.cast("void *", bridge.begin.context),
-        )
+    accelerated = bridge.marshal.accelerated
+    assert accelerated is not None  # given the accelerator and the image layout
+    bridge.begin = _cmarshal.Begin(
+        accelerated, _providers, _sessions, _lookup_flags, _serve, _begin_failed
+    )
+    use_c_begin(True)
     # Providers registered before the library was loaded get their masks now.
     with _providers_lock:
         for key, entry in list(_providers.items()):
