@@ -11,6 +11,7 @@ import uuid
 from typing import Callable, Iterator, Optional
 
 import pytest
+from prerequisites import tools
 
 import nspv2
 import nspv2.catalog
@@ -86,3 +87,8 @@ def no_violations(native: Native) -> Iterator[None]:
         messages.append(native.ffi.string(buf).decode("utf-8", "replace"))
     native.winsock.StandinResetViolations()
     assert count == 0, "stand-in recorded contract violations:\n" + "\n".join(messages)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("requires"):
+        tools(*mark.args)

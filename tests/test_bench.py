@@ -7,7 +7,6 @@ run completes, that every figure is there and positive, and that no lookup faile
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ SERIAL = ("one", "ten", "many", "big")
 EVERYWHERE = (*SERIAL, "threads", "async")
 NATIVE_ONLY = ("cold", "rss")
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not on PATH")
+pytestmark = pytest.mark.requires("gcc")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +71,8 @@ def test_timings_are_repeated_with_spread(report: Dict[str, Any]) -> None:
 
 
 def test_no_errors_and_no_violations(report: Dict[str, Any]) -> None:
-    """No lookup failed or answered wrongly anywhere, and the stand-in saw no violation."""
+    """No lookup failed or answered wrongly anywhere, and the stand-in saw no violation; the
+    queries the DNS baseline dropped under load are reported, not counted as errors."""
     per_scenario = {
         kind: {k: v.get("errors") for k, v in figures.items() if isinstance(v, dict)}
         for kind, figures in report["results"].items()
@@ -81,6 +81,7 @@ def test_no_errors_and_no_violations(report: Dict[str, Any]) -> None:
     for kind in "ab":
         assert report["results"][kind]["violations"] == 0
         assert report["results"][kind]["threads"]["errors"] == 0
+    assert report["baseline_dropped"]["d"] >= 0
 
 
 def test_targets_and_ratios_are_reported(report: Dict[str, Any]) -> None:

@@ -8,9 +8,12 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
+
+from nspv2 import _native
 
 
 def nspv2_command(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -52,10 +55,15 @@ def example_env(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_example(example_env) -> None:
-    """`nspv2 example` exits 0 and prints alice@example.test's mail hosts (192.0.2.25:25) and
-    the alias line of ftp.example.test."""
+    """`nspv2 example` (the README's main job) runs the native host, a process without Python,
+    wherever this Python has a shared libpython, and it prints alice@example.test's mail hosts
+    (192.0.2.25:25) and the alias line of ftp.example.test."""
     done = nspv2_command("example")
     assert done.returncode == 0, done.stdout + done.stderr
+    if sys.platform == "win32" or sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        host = str(_native.host_program())
+        assert done.stderr.startswith("$ ") and host in done.stderr.splitlines()[0], done.stderr
+        assert "from this process" not in done.stderr, done.stderr
     lines = done.stdout.splitlines()
     alice = [line for line in lines if line.startswith("alice@example.test:")]
     assert alice, done.stdout

@@ -1,5 +1,6 @@
 """Winsock's numbers: the generated module matches the header, the module-level names match
-their enums and the contract (docs NSPV2.md), and the struct sizes match the SDK's."""
+their enums and the values ws2spi.h, winsock2.h and nsemail.h of the Windows SDK give, and the
+struct sizes match the SDK's."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from nspv2 import _constants
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A sample of NSPV2.md's "Numbers".
+# A sample of the SDK headers' values (winsock2.h, ws2spi.h, winerror.h).
 CONTRACT = {
     "NS_ALL": 0,
     "NS_DNS": 12,

@@ -14,11 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+from prerequisites import missing
 
 ROOT = Path(__file__).parents[1]
 HOSTS = Path(__file__).parent / "hosts"
@@ -150,7 +150,7 @@ NON_BMP_LINE = (
 NAMES = ["host.test", "big.test", NON_BMP_QUERY]
 EXPECTED = [*HOST_LINES, BIG_LINE, NON_BMP_LINE]
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not on PATH")
+pytestmark = pytest.mark.requires("gcc")
 
 
 @pytest.fixture(scope="session")
@@ -454,17 +454,25 @@ print("rc", rc, "error", winsock.WSAGetLastError(), flush=True)
 """
 
 
+def other_python() -> str:
+    """A Python 3 of another minor version than this one (pyenv's, where CI has 3.9 to 3.13)."""
+    this = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for candidate in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3"))):
+        minor = Path(candidate).parents[1].name.rsplit(".", 1)[0]
+        if minor != this and minor.count(".") == 1 and int(minor.split(".")[1]) >= 9:
+            return candidate
+    missing(f"a Python 3 other than {this}", "pyenv install 3.12 (or any 3.9+ but this one)")
+
+
 def test_wrong_python_version(installed: Dict[str, str], tmp_path: Path) -> None:
-    """The 3.11 library loaded into Python 3.12 refuses at once, saying why, instead of hanging."""
-    found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3")))
-    if not found:
-        pytest.skip("no ~/.pyenv/versions/3.12*/bin/python3 (CI has it)")
-    assert sys.version_info[:2] == (3, 11), "the library under test is built for this Python"
+    """The library built for this Python, loaded into another minor version, refuses at once,
+    saying why, instead of hanging."""
+    other = other_python()
+    this = f"{sys.version_info[0]}.{sys.version_info[1]}"
     script = tmp_path / "load.py"
     script.write_text(VERSION_SCRIPT)
-    started = time.monotonic()
     result = subprocess.run(
-        [found[-1], str(script), installed["winsock"], installed["provider"], EXAMPLE],
+        [other, str(script), installed["winsock"], installed["provider"], EXAMPLE],
         capture_output=True,
         text=True,
         env=clean_env(),
@@ -472,8 +480,7 @@ def test_wrong_python_version(installed: Dict[str, str], tmp_path: Path) -> None
     )
     assert result.returncode == 0, explain(result)
     assert result.stdout.split()[:2] == ["rc", "-1"], explain(result)
-    assert "built for Python 3.11" in result.stderr, explain(result)
-    assert time.monotonic() - started < 20, "refusing took too long"
+    assert f"built for Python {this}" in result.stderr, explain(result)
 
 
 # -- 7. threads ----------------------------------------------------------------------------------
@@ -533,7 +540,7 @@ def test_installed_native_host(installed: Dict[str, str]) -> None:
 # -- valgrind ------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not on PATH")
+@pytest.mark.requires("valgrind")
 def test_full_path_under_valgrind(host: Path, installed: Dict[str, str], config: Path) -> None:
     """The case-1 host under valgrind: no invalid access, no definite leak outside libpython."""
     prefix = [

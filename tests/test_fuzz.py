@@ -8,6 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from prerequisites import missing, tool
+
+pytestmark = pytest.mark.sanitizer
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "tests" / "fuzz" / "queryset_fuzz.c"
@@ -17,18 +20,12 @@ SOURCES = [
     ROOT / "csrc" / "winsock" / "queryset_convert.c",
 ]
 FLAGS = ["-g", "-O1", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all"]
-INSTALL = (
-    "install clang and its runtime libraries (Debian: apt-get install clang libclang-rt-14-dev)"
-)
 FUZZ_SECONDS = 30
 
 
 def clang() -> str:
-    """clang's path; fails the test when clang is not installed."""
-    path = shutil.which("clang")
-    if path is None:
-        pytest.fail(f"clang is not on PATH: the fuzz harness needs it; {INSTALL}")
-    return path
+    """clang's path; without clang the test skips (fails under CI=true) naming the install."""
+    return tool("clang")
 
 
 def test_fuzz_harness_finds_nothing(tmp_path: Path) -> None:
@@ -43,7 +40,10 @@ def test_fuzz_harness_finds_nothing(tmp_path: Path) -> None:
         [cc, *FLAGS, str(probe), "-o", str(tmp_path / "probe")], capture_output=True, text=True
     )
     if done.returncode != 0:
-        pytest.fail(f"clang cannot build with -fsanitize=fuzzer ({INSTALL}):\n{done.stderr}")
+        missing(
+            f"clang's fuzzer and sanitizer runtime ({done.stderr.strip()[-300:]})",
+            "sudo apt-get install -y libclang-rt-14-dev",
+        )
 
     binary = tmp_path / "queryset_fuzz"
     build = [

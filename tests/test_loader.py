@@ -4,6 +4,7 @@ installation that owns the package, through a virtual environment to its base, o
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from prerequisites import tool
 
 from nspv2 import _native
 
@@ -20,12 +22,11 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the loader is b
 EXAMPLE = "5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d21"
 NS_EMAIL = 37
 VERSION = sysconfig.get_config_var("VERSION")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def dynamic_section(path: Path) -> str:
-    readelf = shutil.which("readelf")
-    if readelf is None:
-        pytest.skip("readelf (binutils) is not installed")
+    readelf = tool("readelf")
     done = subprocess.run([readelf, "-d", str(path)], capture_output=True, text=True, check=True)
     return done.stdout
 
@@ -60,13 +61,28 @@ def run_example(host: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def copy_distributions(site_packages: Path, *names: str) -> None:
+    """Copies the installed files of each distribution into site_packages, as pip would have
+    installed them there (nspv2's own dependencies, which a real environment holds)."""
+    for name in names:
+        dist = importlib.metadata.distribution(name)
+        for file in dist.files or ():
+            source = Path(str(dist.locate_file(file)))
+            if source.is_file() and not file.parts[0].startswith(".."):
+                target = site_packages / file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+
+
 def test_virtual_environment(tmp_path: Path) -> None:
-    """Installed in a venv, the loader follows pyvenv.cfg's home to the base's libpython."""
+    """Installed in a venv (with its dependency cffi, and nothing from the base's own
+    site-packages), the loader follows pyvenv.cfg's home to the base's libpython."""
     venv = tmp_path / "venv"
     site_packages = venv / "lib" / f"python{VERSION}" / "site-packages"
     site_packages.mkdir(parents=True)
     base_bin = Path(sys.base_prefix) / "bin"
     (venv / "pyvenv.cfg").write_text(f"home = {base_bin}\ninclude-system-site-packages = false\n")
+    copy_distributions(site_packages, "cffi", "pycparser")
     done = run_example(copy_package(site_packages))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "alice@example.test (Alice Example)" in done.stdout, done.stdout
@@ -100,3 +116,50 @@ def test_loader_name_agrees_with_the_build() -> None:
     finally:
         sys.path.pop(0)
     assert provider_build.LOADER_FILE == _native.LOADER_FILE
+
+
+def test_failed_interpreter_start_answers_wsasysnotready(tmp_path: Path) -> None:
+    """When Python cannot start (the owning installation's standard library is broken), every
+    NSPv2 entry point answers WSASYSNOTREADY (VOID ones complete with it, the rundown does
+    nothing), stderr has one line saying why, and the host process goes on."""
+    base = tmp_path / "base"
+    (base / "bin").mkdir(parents=True)
+    stdlib = base / "lib" / f"python{VERSION}"
+    stdlib.mkdir(parents=True)
+    (stdlib / "os.py").write_text("")  # the landmark, but no encodings: Python cannot start
+    libpython = Path(sysconfig.get_config_var("LIBDIR")) / sysconfig.get_config_var("INSTSONAME")
+    (base / "lib" / libpython.name).symlink_to(libpython)
+    venv = tmp_path / "venv"
+    site_packages = venv / "lib" / f"python{VERSION}" / "site-packages"
+    site_packages.mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text(f"home = {base / 'bin'}\n")
+    copy_distributions(site_packages, "cffi", "pycparser")
+    library = copy_package(site_packages).parent / _native.provider_library().name
+
+    host = tmp_path / "not_ready_host"
+    subprocess.run(
+        [tool("gcc"), "-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-rdynamic",
+         f"-I{ROOT / 'csrc' / 'include'}", str(ROOT / "tests" / "hosts" / "not_ready_host.c"),
+         "-o", str(host), "-ldl"],
+        check=True,
+    )  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "NSPV2_", "LD_"))}
+    done = subprocess.run(
+        [str(host), str(library)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    not_ready = 10091  # WSASYSNOTREADY
+    assert done.stdout.splitlines() == [
+        f"NSPv2GetRoutine rc=-1 error={not_ready}",
+        f"NSPv2Startup rc=-1 error={not_ready}",
+        f"NSPv2LookupServiceBegin rc=-1 error={not_ready}",
+        f"NSPv2LookupServiceNextEx completed={not_ready} calls=1",
+        f"NSPv2LookupServiceEnd rc=-1 error={not_ready}",
+        f"NSPv2SetServiceEx completed={not_ready} calls=1",
+        "NSPv2ClientSessionRundown returned",
+        f"NSPv2Cleanup rc=-1 error={not_ready}",
+        "done",
+    ], done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("nspv2: ") and str(base) in lines[0], done.stderr

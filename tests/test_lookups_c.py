@@ -195,3 +195,21 @@ def test_more_results_than_c_holds_are_all_delivered(serve: Any) -> None:
         guid = serve(Provider(), guid=uuid.uuid4())
         got = nspv2.lookup("any.test", namespace=nspv2.NS_DNS, provider_id=guid)
         assert [r.instance_name for r in got] == [f"r{i}.test" for i in range(count)]
+
+
+def test_open_lookups_are_counted_until_ended() -> None:
+    """nspv2_lookups_count (what the stress test checks for leaks) counts each open lookup of a
+    provider, and only that provider's, until its End or its session's end."""
+    other = ffi.new("GUID *")
+    ffi.memmove(other, uuid.uuid4().bytes_le, 16)
+    image = images_of([QuerySet(instance_name="counted")])
+    before = lib.nspv2_lookups_count(guid())
+    first, second = create(image, [NO_ERROR]), create(image, [NO_ERROR])
+    assert lib.nspv2_lookups_count(guid()) == before + 2
+    assert lib.nspv2_lookups_count(other) == 0
+    assert lib.nspv2_lookups_count(ffi.NULL) >= before + 2
+    assert lib.nspv2_lookups_end(first) == NO_ERROR
+    assert lib.nspv2_lookups_count(guid()) == before + 1
+    lib.nspv2_lookups_end_session(guid(), SESSION)
+    assert lib.nspv2_lookups_count(guid()) == before
+    assert lib.nspv2_lookups_end(second) == WSA_INVALID_HANDLE

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from prerequisites import python_tool, tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,9 +25,7 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 )
 def test_ruff(command: tuple[str, ...]) -> None:
     """The Python sources stay ruff-clean (lint and format)."""
-    if shutil.which("ruff") is None:
-        pytest.fail("ruff is not installed: pip install '.[test]'")
-    result = run(*command)
+    result = run(python_tool(command[0]), *command[1:])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -46,11 +44,12 @@ def test_c_sources_compile_cleanly() -> None:
 
     include = sysconfig.get_paths()["include"]
     macros = [f"-D{name}={value}" for name, value in provider_build.python_macros()]
+    gcc = tool("gcc")
     sources = sorted((ROOT / "csrc").glob("*/*.c"))
     assert sources
     for source in sources:
         result = run(
-            "gcc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
+            gcc, "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
             f"-I{ROOT / 'csrc' / 'include'}", f"-I{ROOT / 'csrc' / 'provider'}", f"-I{include}",
             *macros, '-DNSPV2_PROVIDER_FILE="_provider.so"', str(source),
         )  # fmt: skip

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from prerequisites import missing, tool
 
 ROOT = Path(__file__).parents[1]
 CSRC = ROOT / "csrc"
@@ -50,9 +50,7 @@ EXPECTED_OK = [
     "cleanup balance",
 ]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("gcc") is None, reason="gcc is not on PATH (apt-get install gcc)"
-)
+pytestmark = pytest.mark.requires("gcc")
 
 
 def build(directory: Path, extra: list[str] | None = None) -> Path:
@@ -131,9 +129,7 @@ def declared_functions() -> set[str]:
 
 def test_exports_exactly_the_declared_functions(plain_host: Path) -> None:
     """Protects the ABI: exactly the ws2api.h and standin.h functions are exported."""
-    nm = shutil.which("nm")
-    if nm is None:
-        pytest.skip("nm is not on PATH (apt-get install binutils)")
+    nm = tool("nm")
     output = subprocess.run(
         [nm, "-D", "--defined-only", str(plain_host.parent / "libws2standin.so")],
         capture_output=True,
@@ -153,11 +149,13 @@ def sanitizers_work(directory: Path) -> bool:
     return result.returncode == 0
 
 
+@pytest.mark.sanitizer
 def test_selftest_under_sanitizers(tmp_path: Path) -> None:
     """Protects against memory errors, undefined behaviour and leaks in the stand-in."""
     if not sanitizers_work(tmp_path):
-        pytest.skip(
-            "gcc cannot link -fsanitize=address,undefined (apt-get install libasan8 libubsan1)"
+        missing(
+            "gcc's AddressSanitizer and UBSan runtimes",
+            "sudo apt-get install -y libasan8 libubsan1",
         )
     host = build(tmp_path / "asan", SANITIZE)
     run_selftest(
@@ -169,9 +167,7 @@ def test_selftest_under_sanitizers(tmp_path: Path) -> None:
 
 def test_selftest_under_valgrind(plain_host: Path, tmp_path: Path) -> None:
     """Protects against invalid accesses and definitely-lost memory after the final WSACleanup."""
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        pytest.skip("valgrind is not on PATH (apt-get install valgrind)")
+    valgrind = tool("valgrind")
     run_selftest(
         [
             valgrind,

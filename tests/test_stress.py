@@ -11,6 +11,8 @@ import time
 from typing import Any, AsyncIterator, Dict, Iterator, List, Tuple
 
 from conftest import Serve
+from nspv2._provider import ffi as provider_ffi  # type: ignore[import-not-found]
+from nspv2._provider import lib as provider_lib
 
 import nspv2
 from nspv2 import _runtime
@@ -261,6 +263,10 @@ def test_stress_every_call_completes_once_nothing_lost_nothing_leaked(
     assert sum(tally.values()) >= (TOTAL - WARMUP) - THREADS
     assert all(tally[k] > 0 for k in tally), tally
     assert not [lk for lk in _runtime._lookups.values() if lk.entry.guid == guid], "lookups leaked"
+    raw_guid = provider_ffi.new("GUID *")
+    provider_ffi.memmove(raw_guid, guid.bytes_le, 16)
+    left_in_c = provider_lib.nspv2_lookups_count(raw_guid)
+    assert left_in_c == 0, f"{left_in_c} lookups answered in C were never freed"
     with provider.lock:
         assert provider.startups == provider.closed + sum(
             1 for s in _runtime._sessions.values() if s.provider_id == guid

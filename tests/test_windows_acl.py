@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from prerequisites import tool
+
+pytestmark = pytest.mark.wine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,8 +42,7 @@ def windows_build() -> ModuleType:
 def test_module_folder_acl_check_under_windows_python(tmp_path: Path) -> None:
     """A folder only its owner may write is accepted and a world-writable one is refused, with a
     message naming Everyone and the icacls fix, by the ACL check in a real Windows CPython."""
-    if shutil.which("wine") is None:
-        pytest.fail("wine not found: apt-get install wine64")
+    tool("wine")
     wb = windows_build()
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nspv2-windows"
     python = wb.fetch_python(cache)

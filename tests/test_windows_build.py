@@ -8,13 +8,15 @@ skipping them."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prerequisites import tools
+
+pytestmark = pytest.mark.wine
 
 ROOT = Path(__file__).resolve().parents[1]
 # The Wine pytest run's passes at the time of writing were 308 (of 316; 8 honest skips): fewer
@@ -22,15 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MIN_WINE_PASSED = 300
 SCRIPT = ROOT / "tools" / "windows_build.py"
 TOOLS = ["x86_64-w64-mingw32-gcc", "x86_64-w64-mingw32-dlltool", "gendef", "wine"]
-APT = "apt-get install mingw-w64 mingw-w64-tools wine64"
 
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Runs the cross-build and the Wine checks once; returns summary.json and the output."""
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not found: the Windows build needs `{APT}`")
+    tools(*TOOLS)
     out = tmp_path_factory.mktemp("windows")
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(out), "--pytest"],

@@ -4,14 +4,13 @@ nothing reported, and pin every action they use to a version."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from prerequisites import python_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -21,11 +20,7 @@ PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
 
 def actionlint() -> str:
     """The actionlint binary: beside this Python (the test extra installs it) or on PATH."""
-    beside = Path(sys.executable).parent / "actionlint"
-    found = str(beside) if beside.exists() else shutil.which("actionlint")
-    if found is None:
-        pytest.fail("actionlint is not installed: pip install '.[test]'")
-    return found
+    return python_tool("actionlint")
 
 
 def uses_of(workflow: dict[str, Any]) -> list[str]:

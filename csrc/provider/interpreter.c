@@ -192,6 +192,13 @@ static INT start_interpreter(const char *libpython)
         }
     }
     snprintf(executable, sizeof executable, "%s/bin/python%s", home, NSPV2_PYTHON_VERSION);
+    /* CPython cannot start without the encodings package, and says so by dumping its path
+     * configuration over many lines of the host's stderr: check first, and say it in one. */
+    if (!nspv2_has_encodings(home)) {
+        nspv2_log("cannot start Python (home %s): its standard library has no encodings package; "
+                  "reinstall Python %s there", home, NSPV2_PYTHON_VERSION);
+        return WSASYSNOTREADY;
+    }
 #endif
 
     PyConfig_InitIsolatedConfig(&config);

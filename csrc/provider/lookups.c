@@ -464,3 +464,19 @@ void nspv2_lookups_end_provider(const GUID *provider)
     if (provider != NULL)
         end_matching(same_provider, provider);
 }
+
+size_t nspv2_lookups_count(const GUID *provider)
+{
+    size_t n = 0;
+    if (!atomic_load(&shards_ready))
+        return 0;
+    for (size_t i = 0; i < SHARDS; i++) {
+        struct shard *s = &shards[i];
+        mutex_lock(&s->lock);
+        for (size_t b = 0; b < s->nbuckets; b++)
+            for (const struct lookup *l = s->buckets[b]; l != NULL; l = l->chain)
+                n += provider == NULL || same_provider(l, provider);
+        mutex_unlock(&s->lock);
+    }
+    return n;
+}

@@ -40,6 +40,8 @@ int nspv2_dirname_levels(char *path, int levels);
 int nspv2_python_base_prefix(const char *install_dir, char *out, size_t size);
 /* 1 if dir holds Python NSPV2_PYTHON_VERSION's standard library (lib/pythonX.Y/os.py). */
 int nspv2_is_python_home(const char *dir);
+/* 1 if that standard library has the encodings package, without which Python cannot start. */
+int nspv2_has_encodings(const char *home);
 #endif
 
 /* log.c: one line to the host's stderr (and the debugger on Windows); never to stdout. */

@@ -50,6 +50,20 @@ int nspv2_is_python_home(const char *dir)
     return 0;
 }
 
+int nspv2_has_encodings(const char *home)
+{
+    static const char *const libdirs[] = {"lib", "lib64"};
+    char path[4096];
+    struct stat st;
+    for (size_t i = 0; i < sizeof libdirs / sizeof libdirs[0]; i++) {
+        int n = snprintf(path, sizeof path, "%s/%s/python%s/encodings/__init__.py", home,
+                         libdirs[i], NSPV2_PYTHON_VERSION);
+        if (n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
 /* The value of `home = ...` in <prefix>/pyvenv.cfg, or -1 when there is none. */
 static int venv_home(const char *prefix, char *out, size_t size)
 {

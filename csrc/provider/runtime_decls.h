@@ -41,6 +41,9 @@ INT nspv2_lookups_next(uint64_t lookup, DWORD flags, DWORD *bufferLength,
 INT nspv2_lookups_end(uint64_t lookup);
 void nspv2_lookups_end_session(const GUID *provider, uint64_t session);
 void nspv2_lookups_end_provider(const GUID *provider);
+/* How many lookups answered in C are open, of `provider` (NULL: of every provider); for tests
+ * that check nothing was left behind. */
+size_t nspv2_lookups_count(const GUID *provider);
 
 /* exports.c: the runtime's NSPv2LookupServiceBegin in C (nspv2._cmarshal's Begin), which the
  * runtime sets when it attaches; NULL for none. Called without the GIL, with the arguments
