@@ -392,6 +392,25 @@ def test_module_raising_on_import(host: Path, installed: Dict[str, str], config:
     assert "Traceback" in result.stderr or "RuntimeError" in result.stderr, explain(result)
 
 
+def test_untrusted_module_folder(host: Path, installed: Dict[str, str], tmp_path: Path) -> None:
+    """A provider whose `path` folder every user can write (as /tmp) is refused before its
+    module is imported: NSPv2GetRoutine fails with a Winsock code, and the log line names the
+    folder and the fix."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    marker = tmp_path / "imported"
+    (shared / "plantedprov.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    shared.chmod(0o1777)
+    ini = tmp_path / "untrusted.ini"
+    ini.write_text(f"[{{{ANSWERS}}}]\nclass = plantedprov:P\npath = {shared}\n")
+    result = run_host(host, installed, ini, [ANSWERS], ["host.test"])
+    assert result.returncode == 3, explain(result)
+    assert f"rc=-1 error={WSAEPROVIDERFAILEDINIT}" in result.stdout, explain(result)
+    assert f"{shared} is a shared folder" in result.stderr, explain(result)
+    assert "Traceback" not in result.stderr, explain(result)
+    assert not marker.exists(), "the planted module ran"
+
+
 def test_malformed_config(host: Path, installed: Dict[str, str], tmp_path: Path) -> None:
     """A malformed configuration fails NSPv2GetRoutine with a message naming the file."""
     bad = tmp_path / "bad.ini"

@@ -157,6 +157,10 @@ def _entry(guid: uuid.UUID) -> ProviderEntry:
     except config.NotConfigured as exc:
         log.error("%s", exc)
         raise WinsockError(WSAEINVALIDPROVIDER) from exc
+    except config.ConfigError as exc:  # its message names the file, the GUID and the fix
+        log.error("%s", exc)
+        log.debug("provider %s could not be loaded", guid, exc_info=exc)
+        raise WinsockError(WSAEPROVIDERFAILEDINIT) from exc
     except Exception as exc:
         log.error("provider %s could not be loaded", guid, exc_info=exc)
         raise WinsockError(WSAEPROVIDERFAILEDINIT) from exc

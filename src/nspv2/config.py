@@ -28,7 +28,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from .provider import Provider
 
@@ -79,20 +79,41 @@ def default_files() -> List[Path]:
     return files
 
 
-def check_trusted(path: Path, what: str) -> None:
-    """Refuses ``path`` if another user could change it: it, or a folder above it, is owned by
-    someone other than root or this user, or is writable by group or others (folders with the
-    sticky bit, like /tmp, excepted). On Windows the configuration is in the registry (HKLM is
-    writable by administrators only, HKCU by its user) and module folders get the equivalent ACL
-    check: no missing DACL, no write right for Everyone, Authenticated Users, INTERACTIVE or
-    Users."""
+def check_trusted(path: Path, what: str, import_root: Optional[Path] = None) -> None:
+    """Refuses ``path`` if another user could change it (OpenSSH's StrictModes rule): it, or a
+    folder above it, is owned by someone other than root or this user, or is writable by group
+    or others. A folder with the sticky bit (like /tmp) is accepted above the path, where it
+    only lets users add their own entries, but never as ``path``'s own folder nor at or below
+    ``import_root`` (the import folder a module file is found in): there, anyone could add a
+    module. Symbolic links are followed: the folders checked are those of the real path.
+
+    On Windows the configuration is in the registry (HKLM is writable by administrators only,
+    HKCU by its user) and folders and files get the equivalent ACL check: no missing DACL, no
+    write right for Everyone, Authenticated Users, INTERACTIVE or Users; each file and folder
+    from ``import_root`` down to ``path`` is checked."""
+    resolved = Path(os.path.realpath(path))
+    root = Path(os.path.realpath(import_root)) if import_root is not None else None
+    # Where a sticky world-writable folder is not enough: the path, the import folder and what is
+    # below it, and the real folder of a module file that a symbolic link put outside it.
+    strict_folders = set()
+    if root is not None:
+        strict_folders = {root} if resolved.is_dir() else {root, resolved.parent}
+
+    def strict(candidate: Path) -> bool:
+        return (
+            candidate == resolved
+            or candidate in strict_folders
+            or (root is not None and root in candidate.parents)
+        )
+
     if sys.platform == "win32":
-        _check_windows_acl(path, what)
+        for candidate in [resolved, *resolved.parents]:
+            if strict(candidate):
+                _check_windows_acl(candidate, what, path)
         return
     import stat
 
     uid = os.getuid()
-    resolved = Path(os.path.realpath(path))
     for candidate in [resolved, *resolved.parents]:
         try:
             info = os.stat(candidate)
@@ -100,15 +121,189 @@ def check_trusted(path: Path, what: str) -> None:
             raise ConfigError(f"{path}: cannot check the {what}: {exc}") from exc
         if info.st_uid not in (0, uid):
             raise ConfigError(
-                f"{path}: refusing the {what}: {candidate} belongs to uid {info.st_uid}, "
-                f"not to root or to this user (uid {uid}); fix the owner with chown"
+                f"{path}: refusing the {what}: {candidate} belongs to {_user(info.st_uid)}, "
+                f"who is neither root nor the user this host runs as ({_user(uid)}), so that "
+                f"user can change it; run `chown {_user_name(uid)} {candidate}` (as root) or "
+                f"move the file to a folder of yours"
             )
+        writers = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if not writers:
+            continue
         sticky_dir = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky_dir:
+        if sticky_dir and not strict(candidate):
+            continue
+        who = (
+            "every user"
+            if info.st_mode & stat.S_IWOTH
+            else f"the members of group {_group(info.st_gid)}"
+        )
+        mode = f"mode {stat.S_IMODE(info.st_mode):o}"
+        if sticky_dir:
             raise ConfigError(
-                f"{path}: refusing the {what}: {candidate} is writable by other users "
-                f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod go-w {candidate}`"
+                f"{path}: refusing the {what}: {candidate} is a shared folder ({mode}, sticky) "
+                f"where {who} can add files, so anyone could plant a module there; move the "
+                f"code into a folder only root or {_user_name(uid)} can write (such as "
+                f"/opt/<name>) and point the configuration at it"
             )
+        raise ConfigError(
+            f"{path}: refusing the {what}: {candidate} is writable by other users: {who} "
+            f"({mode}); run `chmod go-w {candidate}`"
+        )
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _user(uid: int) -> str:
+    return f"user {_user_name(uid)} (uid {uid})"
+
+
+def _group(gid: int) -> str:
+    import grp
+
+    try:
+        return f"{grp.getgrgid(gid).gr_name} (gid {gid})"
+    except KeyError:
+        return f"gid {gid}"
+
+
+def _installation() -> Tuple[Path, ...]:
+    """The folders of the Python installation the library runs (standard library and
+    site-packages, of a virtual environment and of its base): trusted as installed."""
+    import sysconfig
+
+    base = {
+        "base": sys.base_prefix,
+        "platbase": sys.base_exec_prefix,
+        "installed_base": sys.base_prefix,
+        "installed_platbase": sys.base_exec_prefix,
+    }
+    folders = {os.path.dirname(os.__file__)}  # the standard library really used (a zip too)
+    for paths in (sysconfig.get_paths(), sysconfig.get_paths(vars=base)):
+        folders.update(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib"))
+    return tuple(Path(os.path.realpath(folder)) for folder in folders)
+
+
+def _installed(path: Path, installation: Tuple[Path, ...]) -> bool:
+    real = Path(os.path.realpath(path))
+    return any(real == folder or folder in real.parents for folder in installation)
+
+
+def _import_root(path: str) -> Optional[Path]:
+    """The sys.path entry ``path`` was found under (the longest that contains it)."""
+    target = Path(os.path.abspath(path))
+    best: Optional[Path] = None
+    for entry in sys.path:
+        folder = Path(os.path.abspath(entry or os.curdir))
+        if (folder == target or folder in target.parents) and (
+            best is None or len(folder.parts) > len(best.parts)
+        ):
+            best = folder
+    return best
+
+
+def import_files(module_name: str) -> List[Path]:
+    """The files and folders importing ``module_name`` would read, found without running any
+    of them: for each package on the way, its ``__init__`` and its folder, then the module, and
+    each one's cached bytecode where it exists. Modules already imported are not listed."""
+    import importlib.machinery
+    import importlib.util
+
+    files: List[Path] = []
+    search: Optional[List[str]] = None  # sys.path, for the top-level name
+    parts = module_name.split(".")
+    for depth in range(1, len(parts) + 1):
+        name = ".".join(parts[:depth])
+        module = sys.modules.get(name)
+        if module is not None:
+            search = list(getattr(module, "__path__", None) or []) or None
+            continue
+        spec = importlib.machinery.PathFinder.find_spec(name, search)
+        if spec is None and depth == 1:
+            spec = importlib.util.find_spec(name)  # other finders; a top-level name runs nothing
+        if spec is None:
+            break  # the import will fail and say so
+        if spec.has_location and spec.origin:
+            files += _with_bytecode(Path(spec.origin))
+        locations = list(spec.submodule_search_locations or [])
+        files.extend(Path(folder) for folder in locations)
+        search = locations or None
+    return files
+
+
+class _GuardedFolders:
+    """A finder first on sys.meta_path that checks, when it is imported, every module found in a
+    folder a configuration added to the import path (the provider's own later imports), as
+    check_import checks the provider's class: a refusal is an ImportError naming the file."""
+
+    def __init__(self) -> None:
+        self.folders: dict[Path, str] = {}  # real import folder -> what it is (for messages)
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is None or not spec.has_location or not spec.origin:
+            return None  # not ours: the usual finders go on
+        real = Path(os.path.realpath(spec.origin))
+        for folder, what in self.folders.items():
+            if folder in real.parents:
+                try:
+                    for file in _with_bytecode(Path(spec.origin)):
+                        check_trusted(file, what, folder)
+                except ConfigError as exc:
+                    raise ImportError(str(exc), name=name, path=spec.origin) from None
+                return spec
+        return None
+
+
+_guard = _GuardedFolders()
+
+
+def _with_bytecode(origin: Path) -> List[Path]:
+    """A module's file, and its bytecode cache folder and file where they exist."""
+    import importlib.util
+
+    files = [origin]
+    if origin.suffix == ".py":
+        try:
+            cached = Path(importlib.util.cache_from_source(str(origin)))
+        except (NotImplementedError, ValueError):
+            return files
+        files += [p for p in (cached.parent, cached) if p.exists()]
+    return files
+
+
+def check_import(entry: ProviderConfig) -> None:
+    """Before anything of the provider's is imported: every folder the entry adds to the import
+    path, and every file and folder its class is imported from (the module, each package
+    ``__init__`` on the way, the folders between them and their bytecode caches) pass
+    :func:`check_trusted`, with the import folder as the strict root. What lies inside the Python
+    installation the library runs (its standard library and site-packages) is trusted as
+    installed."""
+    for folder in entry.python_path:
+        what = f"module folder of provider {{{entry.provider_id}}}"
+        check_trusted(Path(folder), what, Path(folder))
+        real = Path(os.path.realpath(folder))
+        _guard.folders.setdefault(real, f"module of provider {{{entry.provider_id}}}")
+    if _guard.folders and _guard not in sys.meta_path:
+        sys.meta_path.insert(0, _guard)
+    installation = _installation()
+    module_name = entry.class_spec.partition(":")[0].strip()
+    for file in import_files(module_name):
+        if _installed(file, installation):
+            continue
+        check_trusted(
+            file,
+            f"code of provider {{{entry.provider_id}}} ({module_name})",
+            _import_root(str(file)) or file.parent,
+        )
 
 
 # Rights that let a principal change a folder's or file's contents or its protection.
@@ -126,9 +321,11 @@ _WRITE_RIGHTS = (
 _BROAD_SIDS = {1: "Everyone", 4: "INTERACTIVE", 17: "Authenticated Users", 27: "Users"}
 
 
-def _check_windows_acl(path: Path, what: str) -> None:
-    """The Windows form of check_trusted: refuses ``path`` if its DACL is missing (everyone may do
-    anything) or lets Everyone, Authenticated Users, INTERACTIVE or Users write to it."""
+def _check_windows_acl(path: Path, what: str, checked: Optional[Path] = None) -> None:
+    """The Windows form of check_trusted: refuses ``path`` (a folder or file ``checked`` is or is
+    in) if its DACL is missing (everyone may do anything) or lets Everyone, Authenticated Users,
+    INTERACTIVE or Users write to it."""
+    named = checked if checked is not None else path
     import ctypes
     from ctypes import wintypes
 
@@ -146,12 +343,14 @@ def _check_windows_acl(path: Path, what: str) -> None:
         ctypes.byref(descriptor),
     )  # fmt: skip  (SE_FILE_OBJECT, DACL_SECURITY_INFORMATION)
     if error != 0:
-        raise ConfigError(f"{path}: cannot read the {what}'s permissions (Windows error {error})")
+        raise ConfigError(
+            f"{named}: cannot read the {what}'s permissions ({path}: Windows error {error})"
+        )
     try:
         if not dacl.value:
             raise ConfigError(
-                f"{path}: refusing the {what}: it has no access control list, so every user may "
-                f"change it; give it the permissions of its parent folder (icacls /reset)"
+                f"{named}: refusing the {what}: {path} has no access control list, so every "
+                f'user may change it; give it its parent\'s permissions (icacls "{path}" /reset)'
             )
 
         class AclSizeInformation(ctypes.Structure):
@@ -163,7 +362,7 @@ def _check_windows_acl(path: Path, what: str) -> None:
 
         info = AclSizeInformation()
         if not advapi.GetAclInformation(dacl, ctypes.byref(info), ctypes.sizeof(info), 2):
-            raise ConfigError(f"{path}: cannot read the {what}'s access control list")
+            raise ConfigError(f"{named}: cannot read the access control list of {path}")
         broad = []
         for kind, label in _BROAD_SIDS.items():
             sid = ctypes.create_string_buffer(68)  # SECURITY_MAX_SID_SIZE
@@ -181,9 +380,9 @@ def _check_windows_acl(path: Path, what: str) -> None:
             for sid, label in broad:
                 if advapi.EqualSid(ctypes.c_void_p(ace.value + 8), sid):
                     raise ConfigError(
-                        f"{path}: refusing the {what}: {label} may write to it; remove that "
-                        f'permission (icacls "{path}" /remove:g "{label}") or use a folder '
-                        f"only administrators can write, such as Program Files"
+                        f"{named}: refusing the {what}: {label} may write to {path}; remove "
+                        f'that permission (icacls "{path}" /remove:g "{label}") or use a '
+                        f"folder only administrators can write, such as Program Files"
                     )
     finally:
         kernel.LocalFree(descriptor)
@@ -298,12 +497,17 @@ def find(guid: uuid.UUID, config_file: Optional[str] = None) -> ProviderConfig:
 
 
 def load_class(entry: ProviderConfig) -> type[Provider]:
-    """Imports the entry's class, with its folders first on sys.path."""
-    for folder in entry.python_path:
-        check_trusted(Path(folder), f"module folder of provider {{{entry.provider_id}}}")
-    for folder in reversed(entry.python_path):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+    """Imports the entry's class, with its folders first on sys.path, once check_import has
+    passed everything the import will read (if it refuses, the folders leave sys.path again)."""
+    added = [folder for folder in reversed(entry.python_path) if folder not in sys.path]
+    for folder in added:
+        sys.path.insert(0, folder)
+    try:
+        check_import(entry)
+    except ConfigError:
+        for folder in added:
+            sys.path.remove(folder)
+        raise
     module_name, _, class_name = entry.class_spec.partition(":")
     try:
         module = importlib.import_module(module_name.strip())
