@@ -40,34 +40,34 @@ def windows_build() -> ModuleType:
     return module
 
 
-def test_module_folder_acl_check_under_windows_python(tmp_path: Path) -> None:
-    """A folder only its owner may write is accepted and a world-writable one is refused, with a
-    message naming Everyone and the icacls fix, by the ACL check in a real Windows CPython."""
+def run_probe(tmp_path: Path, source: str, args: list[str]) -> str:
+    """Runs `source` in the official Windows CPython under Wine with the source tree's nspv2
+    and cffi importable and `args` after them; returns its output, having checked it exited 0."""
     tool("wine")
     wb = windows_build()
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nspv2-windows"
     python = wb.fetch_python(cache)
     site = wb.fetch_wheels(cache)
+    probe = tmp_path / "probe.py"
+    probe.write_text(source)
+    paths = [wb.windows_path(p) for p in (probe, ROOT / "src", site)]
+    result = wb.wine_run(
+        [str(python / "python.exe"), *paths, *args], wb.wine_env(cache), timeout=300
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return output
+
+
+def test_module_folder_acl_check_under_windows_python(tmp_path: Path) -> None:
+    """A folder only its owner may write is accepted and a world-writable one is refused, with a
+    message naming Everyone and the icacls fix, by the ACL check in a real Windows CPython."""
+    wb = windows_build()
     private, shared = tmp_path / "private", tmp_path / "shared"
     private.mkdir(mode=0o755)
     shared.mkdir()
     shared.chmod(0o777)
-    probe = tmp_path / "probe.py"
-    probe.write_text(PROBE)
-    result = wb.wine_run(
-        [
-            str(python / "python.exe"),
-            wb.windows_path(probe),
-            wb.windows_path(ROOT / "src"),
-            wb.windows_path(site),
-            wb.windows_path(private),
-            wb.windows_path(shared),
-        ],
-        wb.wine_env(cache),
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    output = run_probe(tmp_path, PROBE, [wb.windows_path(private), wb.windows_path(shared)])
     assert f"accepted {wb.windows_path(private)}" in output
     assert f"refused {wb.windows_path(shared)}" in output, output
     assert "Everyone may write to" in output and "icacls" in output
@@ -96,11 +96,7 @@ def test_import_files_acl_check_under_windows_python(tmp_path: Path) -> None:
     """Under Windows ACLs, the files a provider's class is imported from are checked before the
     import: a module file or a package __init__ that Everyone may write is refused, naming it
     and the icacls fix; the same package with private files is imported."""
-    tool("wine")
     wb = windows_build()
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nspv2-windows"
-    python = wb.fetch_python(cache)
-    site = wb.fetch_wheels(cache)
     specs = []
     for name, writable in (("good", None), ("badmod", "prov.py"), ("badinit", "__init__.py")):
         folder = tmp_path / name
@@ -113,21 +109,7 @@ def test_import_files_acl_check_under_windows_python(tmp_path: Path) -> None:
         for file in package.iterdir():
             file.chmod(0o666 if file.name == writable else 0o644)
         specs += [f"pkg_{name}.prov:P", wb.windows_path(folder)]
-    probe = tmp_path / "probe.py"
-    probe.write_text(IMPORT_PROBE)
-    result = wb.wine_run(
-        [
-            str(python / "python.exe"),
-            wb.windows_path(probe),
-            wb.windows_path(ROOT / "src"),
-            wb.windows_path(site),
-            *specs,
-        ],
-        wb.wine_env(cache),
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    output = run_probe(tmp_path, IMPORT_PROBE, specs)
     assert "accepted pkg_good.prov:P" in output, output
     for name, file in (("badmod", "prov.py"), ("badinit", "__init__.py")):
         line = next(x for x in output.splitlines() if x.startswith(f"refused pkg_{name}."))
