@@ -327,7 +327,7 @@ def fetch_wheels(cache: Path) -> Path:
         f"cffi=={cffi_version}": f"cffi-{cffi_version}-cp{PY_NODOT}-cp{PY_NODOT}-win_amd64.whl",
         f"pycparser=={pycparser_version}": f"pycparser-{pycparser_version}-*.whl",
     }
-    target = cache / f"site-cffi-{cffi_version}-win_amd64"
+    target = cache / f"site-cffi-{cffi_version}-cp{PY_NODOT}-win_amd64"
     if (target / f"_cffi_backend{PYD_SUFFIX}").is_file():
         return target
     downloads = cache / "downloads"
@@ -363,7 +363,8 @@ def fetch_test_wheels(cache: Path) -> Path:
             requirements.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             requirements.append(name)
-    key = "-".join(r.replace("==", "-") for r in requirements)
+    # Per Python version: some of them (hypothesis) have version-specific wheels.
+    key = f"cp{PY_NODOT}-win_amd64-" + "-".join(r.replace("==", "-") for r in requirements)
     target = cache / "site-tests" / key
     if (target / ".complete").is_file():
         return target
