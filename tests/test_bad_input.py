@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, Optional
