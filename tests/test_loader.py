@@ -88,6 +88,22 @@ def test_virtual_environment(tmp_path: Path) -> None:
     assert "alice@example.test (Alice Example)" in done.stdout, done.stdout
 
 
+def test_virtual_environment_made_from_another(tmp_path: Path) -> None:
+    """A venv made from inside another venv (before 3.11 its pyvenv.cfg names the outer venv's
+    bin folder) still leads the loader to the base installation's libpython."""
+    outer = tmp_path / "outer"
+    (outer / "bin").mkdir(parents=True)
+    (outer / "pyvenv.cfg").write_text(f"home = {Path(sys.base_prefix) / 'bin'}\n")
+    inner = tmp_path / "inner"
+    site_packages = inner / "lib" / f"python{VERSION}" / "site-packages"
+    site_packages.mkdir(parents=True)
+    (inner / "pyvenv.cfg").write_text(f"home = {outer / 'bin'}\n")
+    copy_distributions(site_packages, "cffi", "pycparser")
+    done = run_example(copy_package(site_packages))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "alice@example.test (Alice Example)" in done.stdout, done.stdout
+
+
 def test_owner_has_no_shared_libpython(tmp_path: Path) -> None:
     """When the installation that owns the package has no libpython (built without
     --enable-shared), every entry point fails with a log line naming it and the way out, and

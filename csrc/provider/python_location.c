@@ -106,8 +106,9 @@ int nspv2_python_base_prefix(const char *install_dir, char *out, size_t size)
     /* <prefix>/lib/pythonX.Y/site-packages */
     if (nspv2_dirname_levels(prefix, 3) != 0)
         return -1;
-    if (venv_home(prefix, home, sizeof home) == 0) {
-        /* home names the base installation's bin folder. */
+    /* home names the base installation's bin folder; before Python 3.11, a virtual environment
+     * made from inside another one names that one's bin folder: follow it too (a few levels). */
+    for (int hops = 0; hops < 8 && venv_home(prefix, home, sizeof home) == 0; hops++) {
         if (nspv2_dirname_levels(home, 1) != 0)
             return -1;
         strcpy(prefix, home);
