@@ -85,3 +85,16 @@ def test_example_unknown_name(example_env) -> None:
     assert "nobody@example.test: not found" in done.stdout
     assert "10108" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_python_dash_m() -> None:
+    """`python -m nspv2` is the nspv2 command."""
+    done = subprocess.run(
+        [sys.executable, "-m", "nspv2", "paths", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)) >= {"provider", "host"}
