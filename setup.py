@@ -33,6 +33,8 @@ PACKAGED_HEADERS = [
     "include/nspv2/ws2base.h",
     "include/nspv2/ws2base_win.h",
     "include/nspv2/ws2decls.h",
+    "include/nspv2/ws2wsadata32.h",
+    "include/nspv2/ws2wsadata64.h",
     "include/nspv2/ws2api.h",
     "include/nspv2/ws2const.h",
     "include/nspv2/ws2types.h",
