@@ -27,12 +27,17 @@ sys.path.insert(0, str(CSRC / "provider"))
 import provider_build  # noqa: E402  (the module's build script: sources, Python version macros)
 
 WINDOWS = sys.platform == "win32"
+# The native host's program name, without the extension the compiler adds (nspv2-host.exe with
+# MSVC; tests/test_setup.py computes it with setuptools' MSVC compiler class).
+HOST_PROGRAM = "nspv2-host"
 
 # Headers copied into the package: cffi's ABI-mode declarations are read from them at run time.
 PACKAGED_HEADERS = [
     "include/nspv2/ws2base.h",
     "include/nspv2/ws2base_win.h",
     "include/nspv2/ws2decls.h",
+    "include/nspv2/ws2wsadata32.h",
+    "include/nspv2/ws2wsadata64.h",
     "include/nspv2/ws2api.h",
     "include/nspv2/ws2const.h",
     "include/nspv2/ws2types.h",
@@ -131,10 +136,10 @@ class BuildExt(build_ext):
         if not sources:
             return
         extra = os.environ.get("NSPV2_EXTRA_CFLAGS", "").split()
-        name = "nspv2-host.exe" if WINDOWS else "nspv2-host"
+        # The compiler adds its executable extension (.exe with MSVC): the name goes without.
         self.compiler.link_executable(
             self.objects(sources, "host"),
-            name,
+            HOST_PROGRAM,
             output_dir=str(package_dir),
             libraries=[] if WINDOWS else ["dl", "pthread"],
             extra_postargs=[] if WINDOWS else ["-pthread", *extra],
@@ -148,8 +153,9 @@ CMARSHAL = Extension(
     extra_compile_args=["/std:c11"] if WINDOWS else ["-std=c11", "-fvisibility=hidden"],
 )
 
-setup(
-    ext_modules=[CMARSHAL],
-    cffi_modules=["csrc/provider/provider_build.py:ffibuilder"],
-    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
-)
+if __name__ == "__main__":  # as pip and setuptools' build backend run it; tests import it
+    setup(
+        ext_modules=[CMARSHAL],
+        cffi_modules=["csrc/provider/provider_build.py:ffibuilder"],
+        cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
+    )

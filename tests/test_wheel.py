@@ -1,7 +1,8 @@
 """The wheel: ``pip wheel`` builds one from a copy of the source tree; on Linux auditwheel
 repairs it into a manylinux wheel (which it accepts only if nothing in it links libpython).
 Installed into a fresh plain venv (no system site-packages) made with this Python, its console
-script, native host and embedded interpreter work from the venv alone."""
+script, native host and embedded interpreter work from the venv alone. The sdist is built from
+the same copy as the release workflow builds it, and both pass ``twine check --strict``."""
 
 from __future__ import annotations
 
@@ -50,11 +51,17 @@ def manylinux(wheel: Path, out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the source tree without build output: what the builds below start from."""
+    copy = tmp_path_factory.mktemp("source") / "nspv2"
+    shutil.copytree(ROOT, copy, ignore=IGNORED)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory, source: Path) -> dict[str, Path]:
     """Builds the wheel from a copy of the source and installs it into a fresh venv."""
     tmp = tmp_path_factory.mktemp("wheel")
-    source = tmp / "source"
-    shutil.copytree(ROOT, source, ignore=IGNORED)
     dist = tmp / "dist"
     built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), "."], source)
     assert built.returncode == 0, built.stdout + built.stderr
@@ -123,3 +130,27 @@ def test_smoke_script_from_wheel(venv: dict[str, Path]) -> None:
     done = run(command, venv["venv"], timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS paths" in done.stdout and "PASS exports" in done.stdout, done.stdout
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory, source: Path) -> Path:
+    """The sdist, built as the release workflow's sdist job builds it (python -m build)."""
+    dist = tmp_path_factory.mktemp("sdist")
+    built = run([sys.executable, "-m", "build", "--sdist", "--outdir", str(dist), "."], source)
+    assert built.returncode == 0, built.stdout + built.stderr
+    sdists = sorted(dist.glob("nspv2-*.tar.gz"))
+    assert len(sdists) == 1, sdists
+    return sdists[0]
+
+
+def test_twine_check_strict(venv: dict[str, Path], sdist: Path) -> None:
+    """`twine check --strict`, which the publish action runs before it uploads, passes the
+    sdist and the wheel as they would be uploaded (their metadata, Metadata-Version 2.4
+    included, and the README as the long description)."""
+    done = run(
+        [sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(venv["wheel"])],
+        sdist.parent,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("PASSED") == 2, done.stdout

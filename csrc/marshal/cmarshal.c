@@ -426,7 +426,8 @@ static int result_read(Marshaller *m, struct result *r, PyObject *item, PyObject
     if (PyTuple_GET_SIZE(addresses) > 0 && (r->addresses = addresses_block(m, addresses)) == NULL)
         return 0;
     PyObject *blob = r->f[F_BLOB];
-    if (blob != Py_None && (!PyBytes_CheckExact(blob) || PyBytes_GET_SIZE(blob) > UINT32_MAX))
+    if (blob != Py_None &&
+        (!PyBytes_CheckExact(blob) || (uint64_t)PyBytes_GET_SIZE(blob) > UINT32_MAX))
         return 0;
     if (r->f[F_PROVIDER_ID] == Py_None) {
         r->guid = default_guid == Py_None ? NULL : new_ref(default_guid);

@@ -7,7 +7,11 @@
 #include <stdbool.h>
 
 #if defined(_WIN32)
-#  define NSPV2_EXPORT __declspec(dllexport)
+/* On Windows the export list is csrc/provider/provider.def (MSVC and mingw-w64 alike): it gives
+ * every function its plain name. __declspec(dllexport) would export the decorated stdcall name
+ * on x86 (NSPv2GetRoutine@8, or _NSPv2GetRoutine@8), which GetProcAddress(lib,
+ * "NSPv2GetRoutine") does not find (learn.microsoft.com/cpp/cpp/dllexport-dllimport). */
+#  define NSPV2_EXPORT
 #else
 #  define NSPV2_EXPORT __attribute__((visibility("default")))
 #endif

@@ -24,6 +24,8 @@ WINDOWS_BASE_DECLS = [INCLUDE / "nspv2" / "ws2base_win.h"]
 WINSOCK_DECLS = [INCLUDE / "nspv2" / "ws2decls.h"]
 RUNTIME_DECLS = [PROVIDER / "queryset_decls.h", PROVIDER / "runtime_decls.h"]
 BRIDGE_DECLS = PROVIDER / "bridge.h"
+# The provider library's exports on Windows (MSVC's /DEF; mingw-w64 takes it as an input).
+DEF_FILE = PROVIDER / "provider.def"
 
 C_SOURCES = [
     "exports.c",
@@ -80,7 +82,8 @@ def link_arguments() -> dict[str, list[str]]:
     Python process it is loaded into provides libpython's symbols."""
     if sys.platform == "win32":
         # WaitOnAddress (gate.c) lives in the synchronization library (Windows 8 and later).
-        return {"libraries": ["synchronization"], "extra_link_args": []}
+        # The exports are provider.def's: plain names on x86 too (provider.h says why).
+        return {"libraries": ["synchronization"], "extra_link_args": [f"/DEF:{DEF_FILE}"]}
     return {"libraries": ["dl", "pthread"], "extra_link_args": ["-Wl,-z,nodelete"]}
 
 

@@ -19,7 +19,9 @@
 #include "nspv2/standin.h"
 
 #ifdef _WIN32
-#  define STANDIN_EXPORT __declspec(dllexport)
+/* On Windows the export list is ws2standin.def: plain names on x86 too, as ws2_32's (the
+ * decorated stdcall names dllexport gives there are not what GetProcAddress is asked for). */
+#  define STANDIN_EXPORT
 #else
 #  define STANDIN_EXPORT __attribute__((visibility("default")))
 #endif

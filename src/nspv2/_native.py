@@ -36,8 +36,11 @@ ENTRY_POINTS = (
     "NSPv2SetServiceEx",
     "NSPv2ClientSessionRundown",
 )
-#: What the provider library's export table must hold.
-EXPORTS = (*ENTRY_POINTS, "NSPv2GetRoutine")
+#: The provider library's own functions (csrc/include/nspv2/provider.h).
+LIBRARY_FUNCTIONS = ("NSPv2GetRoutine", "NSPv2SetConfigFile")
+#: What the provider library's export table must hold, each under its plain name (on Windows
+#: csrc/provider/provider.def lists them; tests/test_exports.py keeps the two the same).
+EXPORTS = (*ENTRY_POINTS, *LIBRARY_FUNCTIONS)
 
 
 def provider_module() -> Path:
@@ -92,7 +95,9 @@ def _header(name: str) -> str:
 
 def cdef_text() -> str:
     base = _header("ws2base_win.h" if WINDOWS else "ws2base.h")
-    parts = [base, _header("ws2decls.h"), _header("ws2api.h"), _header("provider.h")]
+    # WSADATA's field order is the target's (ws2types.h picks the same file for C).
+    wsadata = _header("ws2wsadata64.h" if sys.maxsize > 2**32 else "ws2wsadata32.h")
+    parts = [base, _header("ws2decls.h"), wsadata, _header("ws2api.h"), _header("provider.h")]
     if not WINDOWS or os.environ.get("NSPV2_WINSOCK_LIBRARY"):
         parts.append(_header("standin.h"))
     return "\n".join(parts)

@@ -112,16 +112,7 @@ typedef struct _WSANAMESPACE_INFOEXW {
     BLOB ProviderSpecific;
 } WSANAMESPACE_INFOEXW, *PWSANAMESPACE_INFOEXW, *LPWSANAMESPACE_INFOEXW;
 
-/* WSADATA, Win64 field order (x86 puts the strings first). */
-typedef struct WSAData {
-    WORD wVersion;
-    WORD wHighVersion;
-    USHORT iMaxSockets;
-    USHORT iMaxUdpDg;
-    CHAR *lpVendorInfo;
-    CHAR szDescription[257];
-    CHAR szSystemStatus[129];
-} WSADATA, *LPWSADATA;
+/* WSADATA is in ws2wsadata64.h and ws2wsadata32.h: its field order depends on the target. */
 
 /* ws2spi.h: the NSPv2 callbacks. */
 typedef INT (WINAPI *LPNSPV2STARTUP)(LPGUID lpProviderId, LPVOID *ppvClientSessionArg);
