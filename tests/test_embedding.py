@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+from conftest import WILDCARD_BLOB
 from prerequisites import missing
+
+from nspv2.cli import example_install_arguments
 
 ROOT = Path(__file__).parents[1]
 HOSTS = Path(__file__).parent / "hosts"
@@ -249,7 +252,8 @@ def run_host(
         command += ["--config", str(config)]
     for guid in guids:
         command += ["--guid", guid]
-    command += ["--namespace", str(NS_EMAIL)]
+    # The test providers answer names with no domain: they are installed as wildcard providers.
+    command += ["--namespace", str(NS_EMAIL), "--blob", WILDCARD_BLOB.hex()]
     for name in names:
         command += ["--lookup", name]
     command += list(extra)
@@ -531,7 +535,7 @@ def test_concurrent_lookups(host: Path, installed: Dict[str, str], config: Path)
 
 def test_installed_native_host(installed: Dict[str, str]) -> None:
     """The installed nspv2-host serves the example provider and rejects a bad GUID with status 2."""
-    command = [installed["host"], "--provider", EXAMPLE, "--install", "x", "--namespace", "37"]
+    command = [installed["host"], "--provider", EXAMPLE, *example_install_arguments()]
     result = subprocess.run(
         [*command, "--lookup", "alice@example.test"],
         capture_output=True,

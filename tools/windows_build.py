@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import os
@@ -54,6 +55,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 import zipfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CSRC = ROOT / "csrc"
@@ -99,10 +101,12 @@ PYTEST_FILES = [
     "test_fuzz_marshal.py",
     "test_lookup.py",
     "test_marshal.py",
+    "test_napi.py",
     "test_observability.py",
     "test_registration.py",
     "test_security.py",
     "test_sessions.py",
+    "test_ws2_rules.py",
 ]
 # What pytest and the tests import, all pure Python: the versions installed here are fetched as
 # wheels for Windows (colorama: pytest's Windows-only dependency).
@@ -429,14 +433,26 @@ def python_headers(out: Path) -> Path:
 # ---- 4. sources and compiles ----
 
 
-def expected_exports() -> tuple[str, ...]:
-    """What the DLL must export: nspv2._native.EXPORTS, read from this source tree."""
+def from_source_tree(module: str) -> Any:
+    """A module of the nspv2 package in this source tree (src/ first on sys.path)."""
     sys.path.insert(0, str(ROOT / "src"))
     try:
-        from nspv2._native import EXPORTS
+        return importlib.import_module(module)
     finally:
         sys.path.pop(0)
-    return EXPORTS
+
+
+def expected_exports() -> tuple[str, ...]:
+    """What the DLL must export: nspv2._native.EXPORTS, read from this source tree."""
+    exports: tuple[str, ...] = from_source_tree("nspv2._native").EXPORTS
+    return exports
+
+
+def example_install() -> list[str]:
+    """The native host's arguments that install the example provider with its NS_EMAIL
+    installation blob (nspv2.cli.example_install_arguments, from this source tree)."""
+    arguments: list[str] = from_source_tree("nspv2.cli").example_install_arguments()
+    return arguments
 
 
 def provider_c_source(out: Path) -> Path:
@@ -684,7 +700,7 @@ def pip_layout_checks(
         result = wine_run(
             [
                 str(host),
-                *("--provider", EXAMPLE_PROVIDER, "--install", "x", "--namespace", "37"),
+                *("--provider", EXAMPLE_PROVIDER, *example_install()),
                 *("--lookup", "alice@example.test"),
             ],
             host_env,
@@ -878,10 +894,7 @@ def main(argv: list[str] | None = None) -> int:
             str(built["host"]),
             "--provider",
             EXAMPLE_PROVIDER,
-            "--install",
-            "x",
-            "--namespace",
-            "37",
+            *example_install(),
             "--lookup",
             "alice@example.test",
         ],

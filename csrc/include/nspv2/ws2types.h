@@ -49,6 +49,9 @@ NSPV2_STATIC_ASSERT(sizeof(SOCKADDR) == 16 && sizeof(SOCKADDR_IN) == 16, "sockad
 NSPV2_STATIC_ASSERT(sizeof(SOCKADDR_IN6) == 28, "sockaddr_in6 layout");
 NSPV2_STATIC_ASSERT(AF_INET == 2 && AF_INET6 == 23,
                     "Winsock address families: do not include the host's <sys/socket.h> here");
+NSPV2_STATIC_ASSERT(sizeof(NAPI_PROVIDER_INSTALLATION_BLOB) == 20 &&
+                        sizeof(NAPI_DOMAIN_DESCRIPTION_BLOB) == 16,
+                    "nsemail.h blob layouts (offsets inside the blob, any architecture)");
 #if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
 NSPV2_STATIC_ASSERT(sizeof(WSAQUERYSET2W) == 112, "WSAQUERYSET2W is 112 bytes on x64");
 NSPV2_STATIC_ASSERT(sizeof(WSAQUERYSETW) == 120, "WSAQUERYSETW is 120 bytes on x64");
