@@ -560,6 +560,26 @@ def test_installed_native_host(installed: Dict[str, str]) -> None:
     assert "not-a-guid" in bad.stderr
 
 
+def test_installed_native_host_replaces_its_catalog_entry(
+    installed: Dict[str, str], tmp_path: Path
+) -> None:
+    """--install of a GUID already in the catalog uninstalls and installs again, as Microsoft's
+    NSPv2 sample (Install.c) does, so a stale entry (here one without the installation blob, to
+    which Winsock routes no name) does not stay."""
+    env = clean_env({"NSPV2_STANDIN_CATALOG": str(tmp_path / "catalog.txt")})
+    lookup = ["--lookup", "alice@example.test"]
+
+    def host(*install: str) -> subprocess.CompletedProcess[str]:
+        command = [installed["host"], "--provider", EXAMPLE, *install, *lookup]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=TIMEOUT)
+
+    stale = host("--install", "stale", "--namespace", str(NS_EMAIL))
+    assert stale.returncode == 1 and f"Winsock error {WSASERVICE_NOT_FOUND}" in stale.stdout
+    fresh = host(*example_install_arguments())
+    assert fresh.returncode == 0, explain(fresh)
+    assert "alice@example.test: alice@example.test (Alice Example)" in fresh.stdout
+
+
 # -- valgrind ------------------------------------------------------------------------------------
 
 

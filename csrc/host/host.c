@@ -8,7 +8,9 @@
  *
  * --install first puts each provider in the catalog (WSCInstallNameSpaceEx; off Windows the
  * stand-in's catalog) as Microsoft's NSPv2 sample installs its provider: version 1 and an empty
- * library path, since Winsock loads nothing for an NSPv2 provider (it lives in this process).
+ * library path, since Winsock loads nothing for an NSPv2 provider (it lives in this process),
+ * and, when the GUID is already installed (WSANO_RECOVERY), uninstalling and installing again,
+ * so the entry is the one asked for.
  * --blob gives the provider-specific blob in hex, for NS_EMAIL the NAPI_PROVIDER_INSTALLATION_BLOB
  * whose domains route names to the provider (`nspv2 example` passes the example provider's, built
  * by nspv2.napi). --lookup then asks Winsock for NAME as a client would, with the service class
@@ -457,9 +459,13 @@ int main(int argc, char **argv)
     for (int i = 0; i < nproviders; i++) {
         if (install != NULL) {
             WCHAR *name = widen(install), no_path[1] = {0};
-            if (name != NULL &&
-                api.WSCInstallNameSpaceEx(name, no_path, install_ns, 1, &providers[i], &blob) ==
-                    SOCKET_ERROR)
+            int rc = name ? api.WSCInstallNameSpaceEx(name, no_path, install_ns, 1, &providers[i],
+                                                      &blob)
+                          : SOCKET_ERROR;
+            if (rc == SOCKET_ERROR && name && api.WSAGetLastError() == WSANO_RECOVERY &&
+                api.WSCUnInstallNameSpace(&providers[i]) == NO_ERROR)
+                rc = api.WSCInstallNameSpaceEx(name, no_path, install_ns, 1, &providers[i], &blob);
+            if (rc == SOCKET_ERROR)
                 fprintf(stderr, "nspv2-host: WSCInstallNameSpaceEx: Winsock error %d\n",
                         api.WSAGetLastError());
             free(name);

@@ -27,6 +27,7 @@
     X(INT, WSAAdvertiseProvider, (const GUID *, LPCNSPV2_ROUTINE))                             \
     X(INT, WSAUnadvertiseProvider, (const GUID *))                                             \
     X(INT, WSCInstallNameSpaceEx, (LPWSTR, LPWSTR, DWORD, DWORD, LPGUID, LPBLOB))              \
+    X(INT, WSCUnInstallNameSpace, (LPGUID))                                                    \
     X(INT, WSALookupServiceBeginW, (LPWSAQUERYSETW, DWORD, LPHANDLE))                          \
     X(INT, WSALookupServiceNextW, (HANDLE, DWORD, LPDWORD, LPWSAQUERYSETW))                    \
     X(INT, WSALookupServiceEnd, (HANDLE))                                                      \
