@@ -16,6 +16,7 @@ from prerequisites import tools
 import nspv2
 import nspv2.catalog
 from nspv2._native import Native, load
+from nspv2.napi import InstallationBlob
 
 Serve = Callable[..., uuid.UUID]
 
@@ -48,11 +49,17 @@ def provider_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
+#: The blob `serve` installs NS_EMAIL providers with unless told otherwise: a wildcard provider,
+#: which Winsock asks for any name (test names have no domain; test_ws2_rules.py tests domains).
+WILDCARD_BLOB = InstallationBlob(wildcard=True).pack()
+
+
 @pytest.fixture
 def serve(provider_id: uuid.UUID) -> Iterator[Serve]:
-    """``serve(provider, namespace=NS_DNS, *, guid=None)``: installs the GUID in the catalog
-    and advertises the provider until the test ends; returns the GUID (the test's own for the
-    first call unless one is given, a fresh one for later calls)."""
+    """``serve(provider, namespace=NS_DNS, *, guid=None, blob=None)``: installs the GUID in the
+    catalog (an NS_EMAIL provider with ``blob``, by default WILDCARD_BLOB) and advertises the
+    provider until the test ends; returns the GUID (the test's own for the first call unless one
+    is given, a fresh one for later calls)."""
     used: set[uuid.UUID] = set()
     with contextlib.ExitStack() as stack:
 
@@ -62,11 +69,14 @@ def serve(provider_id: uuid.UUID) -> Iterator[Serve]:
             *,
             guid: Optional[uuid.UUID] = None,
             identifier: str = "nspv2 test provider",
+            blob: Optional[bytes] = None,
         ) -> uuid.UUID:
             if guid is None:
                 guid = provider_id if provider_id not in used else uuid.uuid4()
             used.add(guid)
-            nspv2.catalog.install(guid, identifier, int(namespace))
+            if blob is None and namespace == nspv2.NS_EMAIL:
+                blob = WILDCARD_BLOB
+            nspv2.catalog.install(guid, identifier, int(namespace), provider_specific=blob or b"")
             stack.callback(nspv2.catalog.uninstall, guid)
             stack.enter_context(nspv2.advertise(provider, guid))
             return guid

@@ -101,7 +101,9 @@ class Client:
         self.keep: list[Any] = []
 
     def queryset(self, query: QuerySet) -> Any:
-        qs, keep = Marshal(self.ffi).build(query, "WSAQUERYSETW")
+        qs, keep = Marshal(self.ffi).build(
+            query, "WSAQUERYSETW", service_class=nspv2.SVCID_HOSTNAME
+        )
         self.keep.append(keep)
         return qs
 

@@ -57,7 +57,9 @@ class Raw:
         self.ws = native.winsock
         self.ws.WSAStartup(0x0202, self.ffi.new("WSADATA *"))
         query = QuerySet(instance_name=name, namespace=nspv2.NS_DNS, provider_id=provider_id)
-        qs, keep = Marshal(self.ffi).build(query, "WSAQUERYSETW")
+        qs, keep = Marshal(self.ffi).build(
+            query, "WSAQUERYSETW", service_class=nspv2.SVCID_HOSTNAME
+        )
         handle = self.ffi.new("HANDLE *")
         assert self.ws.WSALookupServiceBeginW(qs, flags, handle) == 0, self.ws.WSAGetLastError()
         del keep

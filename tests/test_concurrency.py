@@ -67,7 +67,9 @@ def test_thousand_async_lookups_in_flight_all_complete(serve: Serve) -> None:
 def raw_begin(native: Native, name: str) -> Any:
     ffi = native.ffi
     qs, _keep = Marshal(ffi).build(
-        nspv2.QuerySet(instance_name=name, namespace=nspv2.NS_DNS), "WSAQUERYSETW"
+        nspv2.QuerySet(instance_name=name, namespace=nspv2.NS_DNS),
+        "WSAQUERYSETW",
+        service_class=nspv2.SVCID_HOSTNAME,
     )
     handle = ffi.new("HANDLE *")
     assert native.winsock.WSALookupServiceBeginW(qs, nspv2.LUP_RETURN_ALL, handle) == 0

@@ -1,11 +1,12 @@
 """Winsock's numbers: the generated module matches the header, the module-level names match
-their enums and the values ws2spi.h, winsock2.h and nsemail.h of the Windows SDK give, and the
-struct sizes match the SDK's."""
+their enums and the values ws2spi.h, winsock2.h, nsemail.h and svcguid.h of the Windows SDK give
+(the NSPV2_ROUTINE version, Microsoft's NSPv2 sample's), and the struct sizes match the SDK's."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,15 @@ CONTRACT = {
     "WSA_E_NO_MORE": 10110,
     "WSA_E_CANCELLED": 10111,
     "WSANO_RECOVERY": 11003,
+    "WSAEINVALIDPROVIDER": 10105,
+    "LUP_NON_AUTHORITATIVE": 0x4000,
+    "ProviderType_Application": 1,
+    "ProviderType_Service": 2,
+    "ProviderLevel_None": 0,
+    "ProviderLevel_Secondary": 1,
+    "ProviderLevel_Primary": 2,
+    "NSPV2_ROUTINE_MAJOR_VERSION": 1,
+    "NSPV2_ROUTINE_MINOR_VERSION": 0,
 }
 
 
@@ -101,6 +111,18 @@ def test_return_all_is_the_return_flags() -> None:
         if b not in (nspv2.LUP_RETURN_ALL, nspv2.LUP_RETURN_PREFERRED_NAMES):
             union |= b
     assert union == nspv2.LUP_RETURN_ALL
+
+
+def test_service_class_guid() -> None:
+    """SVCID_HOSTNAME, the service class nspv2's clients pass, is svcguid.h's GUID."""
+    assert nspv2.SVCID_HOSTNAME == uuid.UUID("0002a800-0000-0000-c000-000000000046")
+
+
+def test_napi_blob_sizes(native) -> None:
+    """nsemail.h's blob structures are 20 and 16 bytes on every architecture (the blob's offsets
+    depend on it)."""
+    assert native.ffi.sizeof("NAPI_PROVIDER_INSTALLATION_BLOB") == 20
+    assert native.ffi.sizeof("NAPI_DOMAIN_DESCRIPTION_BLOB") == 16
 
 
 SIXTY_FOUR_BIT = pytest.mark.skipif(sys.maxsize < 2**32, reason="x64 sizes and offsets")

@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+from conftest import WILDCARD_BLOB
 from prerequisites import missing
+
+from nspv2.cli import example_install_arguments
 
 ROOT = Path(__file__).parents[1]
 HOSTS = Path(__file__).parent / "hosts"
@@ -249,7 +252,8 @@ def run_host(
         command += ["--config", str(config)]
     for guid in guids:
         command += ["--guid", guid]
-    command += ["--namespace", str(NS_EMAIL)]
+    # The test providers answer names with no domain: they are installed as wildcard providers.
+    command += ["--namespace", str(NS_EMAIL), "--blob", WILDCARD_BLOB.hex()]
     for name in names:
         command += ["--lookup", name]
     command += list(extra)
@@ -531,7 +535,7 @@ def test_concurrent_lookups(host: Path, installed: Dict[str, str], config: Path)
 
 def test_installed_native_host(installed: Dict[str, str]) -> None:
     """The installed nspv2-host serves the example provider and rejects a bad GUID with status 2."""
-    command = [installed["host"], "--provider", EXAMPLE, "--install", "x", "--namespace", "37"]
+    command = [installed["host"], "--provider", EXAMPLE, *example_install_arguments()]
     result = subprocess.run(
         [*command, "--lookup", "alice@example.test"],
         capture_output=True,
@@ -554,6 +558,26 @@ def test_installed_native_host(installed: Dict[str, str]) -> None:
     )
     assert bad.returncode == 2, explain(bad)
     assert "not-a-guid" in bad.stderr
+
+
+def test_installed_native_host_replaces_its_catalog_entry(
+    installed: Dict[str, str], tmp_path: Path
+) -> None:
+    """--install of a GUID already in the catalog uninstalls and installs again, as Microsoft's
+    NSPv2 sample (Install.c) does, so a stale entry (here one without the installation blob, to
+    which Winsock routes no name) does not stay."""
+    env = clean_env({"NSPV2_STANDIN_CATALOG": str(tmp_path / "catalog.txt")})
+    lookup = ["--lookup", "alice@example.test"]
+
+    def host(*install: str) -> subprocess.CompletedProcess[str]:
+        command = [installed["host"], "--provider", EXAMPLE, *install, *lookup]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=TIMEOUT)
+
+    stale = host("--install", "stale", "--namespace", str(NS_EMAIL))
+    assert stale.returncode == 1 and f"Winsock error {WSASERVICE_NOT_FOUND}" in stale.stdout
+    fresh = host(*example_install_arguments())
+    assert fresh.returncode == 0, explain(fresh)
+    assert "alice@example.test: alice@example.test (Alice Example)" in fresh.stdout
 
 
 # -- valgrind ------------------------------------------------------------------------------------

@@ -358,7 +358,9 @@ def test_next_on_ended_provider_handle_through_winsock(serve, native) -> None:
     ffi, ws = native.ffi, native.winsock
     ws.WSAStartup(0x0202, ffi.new("WSADATA *"))
     try:
-        qs, keep = Marshal(ffi).build(QuerySet(provider_id=guid), "WSAQUERYSETW")
+        qs, keep = Marshal(ffi).build(
+            QuerySet(provider_id=guid), "WSAQUERYSETW", service_class=nspv2.SVCID_HOSTNAME
+        )
         handle = ffi.new("HANDLE *")
         assert ws.WSALookupServiceBeginW(qs, nspv2.LUP_RETURN_NAME, handle) == 0
         buf = ffi.new("char[]", 1024)

@@ -16,11 +16,11 @@ import pytest
 from prerequisites import tool
 
 from nspv2 import _native
+from nspv2.cli import example_install_arguments
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the loader is built off Windows")
 
 EXAMPLE = "5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d21"
-NS_EMAIL = 37
 VERSION = sysconfig.get_config_var("VERSION")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,8 +54,8 @@ def run_example(host: Path) -> subprocess.CompletedProcess[str]:
         for key, value in os.environ.items()
         if not key.startswith(("PYTHON", "NSPV2_", "LD_")) and key != "VIRTUAL_ENV"
     }
-    command = [str(host), "--provider", EXAMPLE, "--install", "loader test", "--namespace",
-               str(NS_EMAIL), "--lookup", "alice@example.test"]  # fmt: skip
+    command = [str(host), "--provider", EXAMPLE, *example_install_arguments(),
+               "--lookup", "alice@example.test"]  # fmt: skip
     return subprocess.run(
         command, env=env, cwd=host.parent, capture_output=True, text=True, timeout=60, check=False
     )

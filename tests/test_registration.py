@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import struct
 import subprocess
 import sys
 import uuid
@@ -17,7 +16,9 @@ import pytest
 
 import nspv2
 from nspv2 import catalog, config, registration
+from nspv2.cli import example_install_arguments, example_spec
 from nspv2.errors import WinsockError
+from nspv2.napi import Domain, InstallationBlob
 
 EXAMPLE = "nspv2.examples.zone:ZoneProvider"
 EXAMPLE_ID = config.EXAMPLE_PROVIDER_ID
@@ -65,7 +66,8 @@ def test_install_list_uninstall_across_processes(tmp_path: Path, shared: dict[st
     assert listed.returncode == 0, listed.stderr
     line = next(x for x in listed.stdout.splitlines() if str(EXAMPLE_ID) in x)
     assert line.startswith("*"), listed.stdout
-    assert "NS_EMAIL" in line and "enabled" in line and "domains: example.test" in line
+    assert "NS_EMAIL" in line and "enabled" in line
+    assert "domains: example.test:primary; wildcard" in line
     disabled = cli("disable", "--provider", EXAMPLE, env=shared)
     assert disabled.returncode == 0, disabled.stderr
     assert "disabled" in cli("list", env=shared).stdout
@@ -76,7 +78,7 @@ def test_install_list_uninstall_across_processes(tmp_path: Path, shared: dict[st
 
 
 def test_list_marks_only_ours(tmp_path: Path, shared: dict[str, str]) -> None:
-    """`nspv2 list` shows a foreign provider (another library, not configured) without the mark."""
+    """`nspv2 list` shows a provider nobody configured here (someone else's) without the mark."""
     foreign = uuid.uuid4()
     done = cli(
         "install",
@@ -90,20 +92,57 @@ def test_list_marks_only_ours(tmp_path: Path, shared: dict[str, str]) -> None:
         env=shared,
     )
     assert done.returncode == 0, done.stderr
-    # Make it someone else's library: rewrite its path in the shared catalog file.
-    catalog_file = Path(shared["NSPV2_STANDIN_CATALOG"])
-    other = "".join(f"{u:04X}" for u in struct.unpack("<6H", "/x.so\0".encode("utf-16-le")))
-    lines = []
-    for line in catalog_file.read_text().splitlines():
-        fields = line.split()
-        if len(fields) == 8 and fields[1] == f"{{{str(foreign).upper()}}}":
-            fields[6] = other[:-4]
-        lines.append(" ".join(fields))
-    catalog_file.write_text("\n".join(lines) + "\n")
     listed = cli("list", "--config", str(tmp_path / "none.ini"), env=shared)
     line = next(x for x in listed.stdout.splitlines() if str(foreign) in x)
     assert line.startswith(" "), listed.stdout
     assert "someone else" in line
+
+
+def test_install_as_the_sample(tmp_path: Path, shared: dict[str, str]) -> None:
+    """`nspv2 install` writes the catalog entry as Microsoft's NSPv2 sample (Install.c) does:
+    version 1 and an empty library path, so no catalog, 32- or 64-bit, names a file to load."""
+    ini = str(tmp_path / "p.ini")
+    assert cli("install", "--provider", EXAMPLE, "--config", ini, env=shared).returncode == 0
+    entry = next(e for e in catalog_lines(shared) if e[1] == f"{{{str(EXAMPLE_ID).upper()}}}")
+    # ns {GUID} namespace version enabled identifier path blob (csrc/winsock/catalog.c)
+    assert (entry[2], entry[3], entry[6]) == ("37", "1", "-"), entry
+
+
+def catalog_lines(env: dict[str, str]) -> list[list[str]]:
+    """The entries of the stand-in's catalog file, split into their fields."""
+    text = Path(env["NSPV2_STANDIN_CATALOG"]).read_text(encoding="utf-8")
+    return [line.split() for line in text.splitlines() if line.startswith("ns ")]
+
+
+def test_install_domains_levels_and_wildcard(tmp_path: Path, shared: dict[str, str]) -> None:
+    """`nspv2 install --domain NAME[:LEVEL] --wildcard` puts those domains, levels and the
+    wildcard in the NS_EMAIL installation blob, and `nspv2 list` shows them."""
+    guid = uuid.uuid4()
+    done = cli(
+        "install",
+        *("--guid", str(guid), "--name", "mail", "--namespace", "NS_EMAIL", "--no-config"),
+        *("--domain", "corp.test", "--domain", "backup.test:secondary", "--wildcard"),
+        env=shared,
+    )
+    assert done.returncode == 0, done.stderr
+    entry = next(e for e in catalog_lines(shared) if e[1] == f"{{{str(guid).upper()}}}")
+    blob = bytes.fromhex(entry[7])
+    assert InstallationBlob.unpack(blob) == InstallationBlob(
+        (Domain("corp.test"), Domain("backup.test", nspv2.ProviderLevel_Secondary)), True
+    )
+    line = next(x for x in cli("list", env=shared).stdout.splitlines() if str(guid) in x)
+    assert "domains: corp.test:primary, backup.test:secondary; wildcard" in line, line
+    bad = cli("install", "--guid", str(uuid.uuid4()), "--domain", "x.test:tertiary", env=shared)
+    assert bad.returncode == 1 and "--domain" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_example_installs_with_its_domain(shared: dict[str, str]) -> None:
+    """The built-in example provider installs as primary for example.test and as a wildcard
+    provider (its host names have no @), so Winsock routes its names to it."""
+    blob = InstallationBlob.unpack(example_spec().blob())
+    assert blob == InstallationBlob((Domain("example.test"),), wildcard=True)
+    arguments = example_install_arguments()
+    assert arguments[arguments.index("--blob") + 1] == example_spec().blob().hex()
 
 
 def test_install_twice_then_reinstall(tmp_path: Path, shared: dict[str, str]) -> None:
@@ -134,44 +173,10 @@ def test_uninstall_unknown(shared: dict[str, str]) -> None:
     assert "not in the Winsock catalog" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_napi_blob_field_by_field() -> None:
-    """The NS_EMAIL installation blob decodes field by field: header, each domain description,
-    offsets from the blob start, cchDomainName without the NUL, names NUL-terminated UTF-16 at
-    2-byte aligned offsets, last OffsetNextDomainDescription 0."""
-    domains = ["corp.example", "mail.test", "ü.example"]
-    blob = registration.napi_installation_blob(domains, wildcard=True)
-    version, ptype, wildcard, count, first = struct.unpack_from("<5I", blob, 0)
-    assert (version, ptype, wildcard, count, first) == (1, 1, 1, 3, 20)
-    at = first
-    for i, name in enumerate(domains):
-        level, cch, nxt, name_at = struct.unpack_from("<4I", blob, at)
-        assert level == registration.ProviderLevel_Primary
-        assert cch == len(name)
-        assert name_at == at + 16 and name_at % 2 == 0
-        assert blob[name_at : name_at + 2 * cch].decode("utf-16-le") == name
-        assert blob[name_at + 2 * cch : name_at + 2 * cch + 2] == b"\0\0"
-        if i + 1 < len(domains):
-            assert nxt > name_at and nxt % 4 == 0
-            at = nxt
-        else:
-            assert nxt == 0
-            assert len(blob) >= name_at + 2 * cch + 2
-    decoded = registration.decode_napi_installation_blob(blob)
-    assert [d["name"] for d in decoded["domains"]] == domains
-
-
-def test_napi_blob_empty_and_not_email() -> None:
-    """No domains gives a 20-byte header with cDomains 0 and OffsetFirstDomain 0; a provider
-    outside NS_EMAIL installs with no blob."""
-    assert registration.napi_installation_blob([]) == struct.pack("<5I", 1, 1, 0, 0, 0)
-    spec = registration.ProviderSpec(uuid.uuid4(), "x", int(nspv2.NS_DNS), domains=("a.b",))
-    assert spec.blob() == b""
-
-
 def test_catalog_holds_the_blob(provider_id: uuid.UUID, tmp_path: Path) -> None:
     """install() gives WSCInstallNameSpaceEx the NAPI blob, as the catalog's ProviderSpecific."""
     spec = registration.ProviderSpec(
-        provider_id, "blob test", int(nspv2.NS_EMAIL), domains=("corp.example",)
+        provider_id, "blob test", int(nspv2.NS_EMAIL), domains=(Domain("corp.example"),)
     )
     registration.install(spec, write_configuration=False)
     try:
@@ -181,14 +186,16 @@ def test_catalog_holds_the_blob(provider_id: uuid.UUID, tmp_path: Path) -> None:
         registration.uninstall(spec, config_file=str(tmp_path / "none.ini"))
 
 
+@pytest.mark.parametrize("code", [nspv2.WSAEACCES, nspv2.WSANO_RECOVERY])
 def test_access_denied_message(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, code: int
 ) -> None:
-    """When Winsock answers WSAEACCES, the command prints "run from an elevated prompt" in one
-    line and exits 1."""
+    """When Winsock refuses an install of a GUID the catalog does not hold with WSAEACCES or
+    WSANO_RECOVERY (WSCInstallNameSpaceEx's page: no administrator rights), the command prints
+    "run from an elevated prompt" in one line and exits 1."""
 
     def denied(*args: object, **kwargs: object) -> None:
-        raise WinsockError(registration.WSAEACCES)
+        raise WinsockError(code)
 
     monkeypatch.setattr(catalog, "install", denied)
     code = registration.handle_command_line(

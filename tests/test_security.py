@@ -41,7 +41,9 @@ def as_received(answer: nspv2.QuerySet, guid: uuid.UUID) -> nspv2.QuerySet:
 
 def begin(native: Native, name: str) -> Any:
     qs, _keep = Marshal(native.ffi).build(
-        nspv2.QuerySet(instance_name=name, namespace=nspv2.NS_DNS), "WSAQUERYSETW"
+        nspv2.QuerySet(instance_name=name, namespace=nspv2.NS_DNS),
+        "WSAQUERYSETW",
+        service_class=nspv2.SVCID_HOSTNAME,
     )
     handle = native.ffi.new("HANDLE *")
     assert native.winsock.WSALookupServiceBeginW(qs, nspv2.LUP_RETURN_ALL, handle) == 0

@@ -228,7 +228,11 @@ def _open_lookup(native: Any, guid: uuid.UUID, name: str) -> tuple[Any, int]:
     handle and the provider's own lookup handle."""
     ffi, ws = native.ffi, native.winsock
     before = set(_runtime._lookups)
-    qs, keep = Marshal(ffi).build(QuerySet(instance_name=name, provider_id=guid), "WSAQUERYSETW")
+    qs, keep = Marshal(ffi).build(
+        QuerySet(instance_name=name, provider_id=guid),
+        "WSAQUERYSETW",
+        service_class=nspv2.SVCID_HOSTNAME,
+    )
     handle = ffi.new("HANDLE *")
     assert ws.WSALookupServiceBeginW(qs, nspv2.LUP_RETURN_NAME, handle) == 0
     del keep

@@ -38,6 +38,7 @@ EXPECTED_OK = [
     "routing",
     "bad inputs",
     "setservice",
+    "email routing",
     "end during next",
     "threads",
     "client cleanup",

@@ -99,7 +99,9 @@ class Client:
 
     def begin(self, name: str) -> Tuple[int, Any]:
         qs, _keep = self.marshal.build(
-            nspv2.QuerySet(instance_name=name, namespace=nspv2.NS_DNS), "WSAQUERYSETW"
+            nspv2.QuerySet(instance_name=name, namespace=nspv2.NS_DNS),
+            "WSAQUERYSETW",
+            service_class=nspv2.SVCID_HOSTNAME,
         )
         if self.ws.WSALookupServiceBeginW(qs, nspv2.LUP_RETURN_ALL, self.handle) != 0:
             return self.ws.WSAGetLastError(), None

@@ -45,6 +45,7 @@ static const struct expect k_big = {"big.bench", 1, 1, 16384};
 static const struct expect k_async = {"async.bench", 1, 1, 0};
 
 static GUID g_guid, g_async_guid;
+static GUID service_class = SVCID_HOSTNAME; /* the class nspv2.lookup passes */
 static atomic_long g_errors;
 static atomic_long g_efaults;
 static char g_first_error[256];
@@ -88,6 +89,7 @@ static int cycle(const struct expect *e, const GUID *guid)
     memset(&qs, 0, sizeof qs);
     qs.dwSize = sizeof qs;
     qs.lpszServiceInstanceName = wname;
+    qs.lpServiceClassId = &service_class;
     qs.dwNameSpace = NS_DNS;
     qs.lpNSProviderId = &id;
     if (api.WSALookupServiceBeginW(&qs, flags, &h) == SOCKET_ERROR) {
@@ -313,11 +315,10 @@ static int advertise(void *provider, const char *kind, const char *config)
     }
     for (int i = 0; i < n; i++) {
         GUID id = *guids[i];
-        WCHAR ident[32], path[32];
+        WCHAR ident[32], no_path[1] = {0};
         NSPV2_ROUTINE routine;
         widen("bench", ident, 32);
-        widen("bench.so", path, 32);
-        if (api.WSCInstallNameSpaceEx(ident, path, NS_DNS, 1, &id, NULL) == SOCKET_ERROR) {
+        if (api.WSCInstallNameSpaceEx(ident, no_path, NS_DNS, 1, &id, NULL) == SOCKET_ERROR) {
             fprintf(stderr, "bench_driver: install: %d\n", api.WSAGetLastError());
             return 2;
         }

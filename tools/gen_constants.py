@@ -19,12 +19,15 @@ ENUMS = {
     "WSAECOMPARATOR": ("Comparator", "WSAVERSION.ecHow: how a version is compared."),
     "WSAESETSERVICEOP": ("SetServiceOperation", "essOperation of NSPv2SetServiceEx."),
     "NAPI_PROVIDER_TYPE": ("NapiProviderType", "dwProviderType of an NS_EMAIL blob."),
+    "NAPI_PROVIDER_LEVEL": ("ProviderLevel", "AuthLevel of a domain in an NS_EMAIL blob."),
 }
 ENUM = re.compile(r"typedef enum \w+ \{(.*?)\} (\w+)", re.S)
 MODULE = ROOT / "src" / "nspv2" / "_constants.py"
 
-GROUP = re.compile(r"/\* @group (\w+) (IntEnum|IntFlag|-): (.*?) \*/")
+GROUP = re.compile(r"/\* @group (\w+) (IntEnum|IntFlag|GUID|-): (.*?) \*/")
 DEFINE = re.compile(r"#define (\w+) \(?(-?(?:0x[0-9A-Fa-f]+|\d+))\)?$")
+# A GUID initializer: {Data1, Data2, Data3, {Data4[0], ..., Data4[7]}}.
+GUID_DEFINE = re.compile(r"#define (\w+) \{(0x[0-9A-Fa-f]+(?:, 0x[0-9A-Fa-f]+){2}), \{(.*)\}\}$")
 
 
 def parse(text: str) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
@@ -34,7 +37,19 @@ def parse(text: str) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
             groups.append((m[1], m[2], m[3], []))
         elif (m := DEFINE.match(line)) and groups:
             groups[-1][3].append((m[1], m[2]))
+        elif (m := GUID_DEFINE.match(line)) and groups:
+            groups[-1][3].append((m[1], guid_text(m[2], m[3])))
     return groups
+
+
+def guid_text(fields: str, data4: str) -> str:
+    """The canonical text of a GUID initializer's values ("0002a800-0000-...")."""
+    d1, d2, d3 = (int(x, 16) for x in fields.split(","))
+    b = [int(x, 16) for x in data4.split(",")]
+    if len(b) != 8:
+        raise ValueError(f"a GUID's Data4 has 8 bytes, not {len(b)}: {data4}")
+    tail = "".join(f"{x:02x}" for x in b)
+    return f"{d1:08x}-{d2:04x}-{d3:04x}-{tail[:4]}-{tail[4:]}"
 
 
 def parse_enums(text: str) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
@@ -55,10 +70,15 @@ def render(groups: list[tuple[str, str, str, list[tuple[str, str]]]]) -> str:
         '"""',
         "",
         "from enum import IntEnum, IntFlag",
+        "from uuid import UUID",
         "",
     ]
     names: list[str] = []
     for name, kind, doc, items in groups:
+        if kind == "GUID":
+            out += ["", f"# {doc}"] + [f'{n} = UUID("{v}")' for n, v in items] + [""]
+            names += [n for n, _ in items]
+            continue
         if kind == "-":
             out += ["", f"# {doc}"] + [f"{n} = {v}" for n, v in items] + [""]
             names += [n for n, _ in items]

@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import os
@@ -66,6 +67,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from wheel_smoke import pe_file
 
@@ -154,10 +156,12 @@ PYTEST_FILES = [
     "test_fuzz_marshal.py",
     "test_lookup.py",
     "test_marshal.py",
+    "test_napi.py",
     "test_observability.py",
     "test_registration.py",
     "test_security.py",
     "test_sessions.py",
+    "test_ws2_rules.py",
 ]
 # What pytest and the tests import, all pure Python: the versions installed here are fetched as
 # wheels for Windows (colorama: pytest's Windows-only dependency).
@@ -492,15 +496,27 @@ def python_headers(out: Path, target: Target) -> Path:
 # ---- 4. sources and compiles ----
 
 
+def from_source_tree(module: str) -> Any:
+    """A module of the nspv2 package in this source tree (src/ first on sys.path)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.path.pop(0)
+
+
 def provider_exports() -> tuple[str, ...]:
     """What the provider library must export: nspv2._native.EXPORTS, read from this source
     tree."""
-    sys.path.insert(0, str(ROOT / "src"))
-    try:
-        from nspv2._native import EXPORTS
-    finally:
-        sys.path.pop(0)
-    return EXPORTS
+    exports: tuple[str, ...] = from_source_tree("nspv2._native").EXPORTS
+    return exports
+
+
+def example_install() -> list[str]:
+    """The native host's arguments that install the example provider with its NS_EMAIL
+    installation blob (nspv2.cli.example_install_arguments, from this source tree)."""
+    arguments: list[str] = from_source_tree("nspv2.cli").example_install_arguments()
+    return arguments
 
 
 def standin_exports() -> tuple[str, ...]:
@@ -869,7 +885,7 @@ def pip_layout_checks(
         result = wine_run(
             [
                 str(host),
-                *("--provider", EXAMPLE_PROVIDER, "--install", "x", "--namespace", "37"),
+                *("--provider", EXAMPLE_PROVIDER, *example_install()),
                 *("--lookup", "alice@example.test"),
             ],
             host_env,
@@ -1073,10 +1089,7 @@ def main(argv: list[str] | None = None) -> int:
             str(built["host"]),
             "--provider",
             EXAMPLE_PROVIDER,
-            "--install",
-            "x",
-            "--namespace",
-            "37",
+            *example_install(),
             "--lookup",
             "alice@example.test",
         ],

@@ -2,14 +2,21 @@
  * asks of an NSPv2 host: WSAStartup, load the provider library, NSPv2GetRoutine and
  * WSAAdvertiseProvider for each provider GUID, serve, then unadvertise and WSACleanup.
  *
- *   nspv2-host [--config FILE] [--install NAME] [--namespace N] [--python-home DIR]
- *              --provider GUID [--provider GUID ...]
+ *   nspv2-host [--config FILE] [--install NAME] [--namespace N] [--blob HEX]
+ *              [--python-home DIR] --provider GUID [--provider GUID ...]
  *              [--lookup NAME ...] [--lookup-namespace N] [--serve]
  *
  * --install first puts each provider in the catalog (WSCInstallNameSpaceEx; off Windows the
- * stand-in's catalog). --lookup then asks Winsock for NAME as a client would and prints every
- * result; the exit status is 0 only if every lookup found something. --serve waits for SIGINT or
- * SIGTERM (Ctrl+C on Windows) before withdrawing the providers.
+ * stand-in's catalog) as Microsoft's NSPv2 sample installs its provider: version 1 and an empty
+ * library path, since Winsock loads nothing for an NSPv2 provider (it lives in this process),
+ * and, when the GUID is already installed (WSANO_RECOVERY), uninstalling and installing again,
+ * so the entry is the one asked for.
+ * --blob gives the provider-specific blob in hex, for NS_EMAIL the NAPI_PROVIDER_INSTALLATION_BLOB
+ * whose domains route names to the provider (`nspv2 example` passes the example provider's, built
+ * by nspv2.napi). --lookup then asks Winsock for NAME as a client would, with the service class
+ * SVCID_HOSTNAME (ws2const.h says why), and prints every result; the exit status is 0 only if
+ * every lookup found something. --serve waits for SIGINT or SIGTERM (Ctrl+C on Windows) before
+ * withdrawing the providers.
  *
  * Off Windows, Winsock is the stand-in libws2standin.so beside this program (NSPV2_WINSOCK_LIBRARY
  * overrides); the provider library is the one beside this program (NSPV2_PROVIDER_LIBRARY
@@ -128,9 +135,11 @@ static int do_lookup(const char *name, DWORD namespace_id)
     WCHAR *wname = widen(name);
     if (wname == NULL)
         return 0;
+    GUID service_class = SVCID_HOSTNAME;
     memset(&qs, 0, sizeof qs);
     qs.dwSize = sizeof qs;
     qs.lpszServiceInstanceName = wname;
+    qs.lpServiceClassId = &service_class;
     qs.dwNameSpace = namespace_id;
     DWORD flags = LUP_RETURN_ALL;
     if (api.WSALookupServiceBeginW(&qs, flags, &lookup) == SOCKET_ERROR) {
@@ -362,7 +371,8 @@ static int prepare_python(const char *home_arg)
 static int usage(void)
 {
     fprintf(stderr, "usage: nspv2-host [--config FILE] [--install NAME] [--namespace N] "
-                    "[--python-home DIR] --provider GUID ... [--lookup NAME ...] [--lookup-namespace N] [--serve]\n");
+                    "[--blob HEX] [--python-home DIR] --provider GUID ... [--lookup NAME ...] "
+                    "[--lookup-namespace N] [--serve]\n");
     return 2;
 }
 
@@ -371,7 +381,7 @@ int main(int argc, char **argv)
     GUID providers[MAX_PROVIDERS];
     const char *lookups[MAX_LOOKUPS];
     int nproviders = 0, nlookups = 0, serve = 0, failed = 0;
-    const char *config = NULL, *install = NULL, *python_home = NULL;
+    const char *config = NULL, *install = NULL, *python_home = NULL, *blob_hex = "";
     DWORD install_ns = NS_ALL, lookup_ns = NS_ALL;
 
     for (int i = 1; i < argc; i++) {
@@ -396,6 +406,8 @@ int main(int argc, char **argv)
             python_home = value;
         } else if (strcmp(arg, "--install") == 0) {
             install = value;
+        } else if (strcmp(arg, "--blob") == 0) {
+            blob_hex = value;
         } else if (strcmp(arg, "--namespace") == 0) {
             install_ns = (DWORD)strtoul(value, NULL, 0);
         } else if (strcmp(arg, "--lookup-namespace") == 0) {
@@ -406,6 +418,11 @@ int main(int argc, char **argv)
     }
     if (nproviders == 0)
         return usage();
+    BLOB blob = {0, NULL};
+    if (nspv2_parse_hex(blob_hex, &blob.pBlobData, &blob.cbSize) != 0) {
+        fprintf(stderr, "nspv2-host: --blob %s is not an even number of hex digits\n", blob_hex);
+        return 2;
+    }
 
 #ifdef _WIN32
     void *winsock = getenv("NSPV2_WINSOCK_LIBRARY") ? LOAD(getenv("NSPV2_WINSOCK_LIBRARY"))
@@ -441,14 +458,17 @@ int main(int argc, char **argv)
     int advertised = 0;
     for (int i = 0; i < nproviders; i++) {
         if (install != NULL) {
-            WCHAR *name = widen(install), *path = widen(NSPV2_LIBRARY_FILE);
-            if (name != NULL && path != NULL &&
-                api.WSCInstallNameSpaceEx(name, path, install_ns, 1, &providers[i], NULL) ==
-                    SOCKET_ERROR)
+            WCHAR *name = widen(install), no_path[1] = {0};
+            int rc = name ? api.WSCInstallNameSpaceEx(name, no_path, install_ns, 1, &providers[i],
+                                                      &blob)
+                          : SOCKET_ERROR;
+            if (rc == SOCKET_ERROR && name && api.WSAGetLastError() == WSANO_RECOVERY &&
+                api.WSCUnInstallNameSpace(&providers[i]) == NO_ERROR)
+                rc = api.WSCInstallNameSpaceEx(name, no_path, install_ns, 1, &providers[i], &blob);
+            if (rc == SOCKET_ERROR)
                 fprintf(stderr, "nspv2-host: WSCInstallNameSpaceEx: Winsock error %d\n",
                         api.WSAGetLastError());
             free(name);
-            free(path);
         }
         if (api.NSPv2GetRoutine(&providers[i], &routines[i]) == SOCKET_ERROR ||
             api.WSAAdvertiseProvider(&providers[i], &routines[i]) == SOCKET_ERROR) {
@@ -481,5 +501,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < advertised; i++)
         api.WSAUnadvertiseProvider(&providers[i]);
     api.WSACleanup();
+    free(blob.pBlobData);
     return failed;
 }

@@ -1,6 +1,7 @@
 /* Asynchronous completion of NSPv2LookupServiceNextEx and NSPv2SetServiceEx. Why a handle table
  * and not pointers: WSAProviderCompleteAsyncCall takes whatever value a provider hands back, and
- * a late, repeated or invented value must be reported as a violation, never dereferenced. Why the
+ * a late, repeated or invented value must be reported as a violation, never dereferenced (NULL,
+ * which no call ever has, is simply WSAEINVAL, as the function's page documents). Why the
  * record owns the provider's buffer and length cell: a provider that completes after the timeout
  * may still write into them, so they live until that late completion (or the process's final
  * WSACleanup), not on a stack that has since been reused. */
@@ -89,6 +90,8 @@ void async_release_orphans(void)
 STANDIN_EXPORT INT WINAPI WSAProviderCompleteAsyncCall(HANDLE hAsyncCall, INT iRetCode)
 {
     uint8_t fate;
+    if (hAsyncCall == NULL)              /* the function's page: WSAEINVAL for a NULL handle */
+        return standin_fail(WSAEINVAL);
     standin_lock();
     enum handle_state state = handle_classify(&g_async, hAsyncCall, &fate);
     if (state == HANDLE_LIVE) {

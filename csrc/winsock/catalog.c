@@ -6,8 +6,13 @@
  *     ns {GUID} <dwNameSpace> <dwVersion> <fEnabled 0|1> <identifier> <path> <blob>
  * identifier and path are UTF-16 code units as 4 hex digits each, blob is hex bytes, an empty
  * field is "-". Lines that do not parse are ignored: a damaged file must never stop a process.
- * Reinstalling an installed GUID fails with WSAEINVAL (ws2_32: uninstall first), as do unknown
- * GUIDs for uninstall/enable. The catalog outlives WSACleanup, like the registry does. */
+ * Reinstalling an installed GUID fails with WSANO_RECOVERY, the code WSCInstallNameSpaceEx's page
+ * gives for "the provider is already installed" (uninstall first); unknown GUIDs for uninstall
+ * and enable fail with WSAEINVAL. An NS_EMAIL provider's blob is its NAPI_PROVIDER_INSTALLATION_
+ * BLOB, which routing reads (napi.c): one that cannot be walked is refused with WSAEINVAL, as the
+ * page says of invalid arguments. An NS_EMAIL provider may be installed with no blob at all (the
+ * page makes the blob optional); it claims no domain and no wildcard, so routing never calls it
+ * (providers.c says why). The catalog outlives WSACleanup, like the registry does. */
 #include "standin_internal.h"
 
 #include <stdio.h>
@@ -89,6 +94,12 @@ static struct catalog_entry *catalog_find(const GUID *guid, struct catalog_entry
             return *l;
         }
     return NULL;
+}
+
+bool catalog_contains(const GUID *guid)
+{
+    catalog_first();
+    return catalog_find(guid, NULL) != NULL;
 }
 
 static void catalog_append(struct catalog_entry *e)
@@ -339,6 +350,11 @@ STANDIN_EXPORT INT WINAPI WSCInstallNameSpaceEx(LPWSTR lpszIdentifier, LPWSTR lp
         return standin_fail(WSAEINVAL);
     if (lpProviderSpecific && lpProviderSpecific->cbSize && !lpProviderSpecific->pBlobData)
         return standin_fail(WSAEINVAL);
+    struct napi_claim claim;
+    if (dwNameSpace == NS_EMAIL && lpProviderSpecific && lpProviderSpecific->cbSize &&
+        !napi_blob_read(lpProviderSpecific->pBlobData, lpProviderSpecific->cbSize, NULL, 0,
+                        &claim))
+        return standin_fail(WSAEINVAL);
 
     struct catalog_entry *e = calloc(1, sizeof *e);
     if (e == NULL)
@@ -366,7 +382,7 @@ STANDIN_EXPORT INT WINAPI WSCInstallNameSpaceEx(LPWSTR lpszIdentifier, LPWSTR lp
     if (catalog_find(&e->guid, NULL)) {
         standin_unlock();
         entry_free(e);
-        return standin_fail(WSAEINVAL);
+        return standin_fail(WSANO_RECOVERY);
     }
     catalog_append(e);
     catalog_end_change();

@@ -3,7 +3,19 @@
  * provider on another (the contract requires providers to cope), so End releases the handle at
  * once but the record lives until the running NextW returns. Why the provider buffer is a
  * separate guarded allocation: Winsock hands providers its own buffer, never the client's, and
- * the 64 guard bytes (0xFD) on each side catch a provider writing past its length. */
+ * the 64 guard bytes (0xFD) on each side catch a provider writing past its length.
+ *
+ * Why some providers are begun late: an authoritative NS_EMAIL query stops at the first of the
+ * domain's providers that resolves the name (providers.c), and "resolves" means results, which
+ * only NextEx tells. So Begin starts the first of those providers whose Begin succeeds and keeps
+ * a copy of the restrictions; when that provider runs out of results having given none (or
+ * fails), the next NextW begins the next one. Once one has given a result, the rest are never
+ * asked. If none resolves and nothing was returned, NextW answers with the last failure.
+ *
+ * What Begin refuses: NULL arguments (WSAEFAULT), a malformed query set (queryset_convert.c,
+ * WSAEINVAL; a dwSize of 0 too: current Windows answers WSAEINVAL, older releases
+ * ERROR_INVALID_PARAMETER, as Wine's conformance test of WSALookupServiceBeginW records), and a
+ * NULL lpServiceClassId (WSAEINVAL): WSALookupServiceBegin's page lists it as required. */
 #include "standin_internal.h"
 
 #include <stdlib.h>
@@ -18,12 +30,23 @@ struct lookup_provider {
     uint64_t serial;
     GUID guid;
     HANDLE handle;
+    bool fallback;                /* one of an authoritative NS_EMAIL query's (struct route) */
+    bool begun;                   /* its Begin succeeded: `handle` is its, End is owed */
+    bool starting;                /* a NextW is running its Begin */
+    bool finished;                /* no more NextEx for it: done, failed or never begun */
+    bool ended;                   /* its End has been called, or is being */
 };
 
 struct lookup {
     INT client;
     unsigned refs;                /* 1 for the handle table, 1 per running NextW */
     bool closed;
+    bool resolved;                /* a fallback provider has given a result */
+    bool delivered;               /* a result has reached the client */
+    INT chain_error;              /* the last fallback provider's failure, or NO_ERROR */
+    DWORD flags;                  /* Begin's, for the Begins made later */
+    WSAQUERYSET2W *restrictions;  /* for the Begins made later; NULL when none can be */
+    size_t restrictions_size;
     size_t count, current;
     struct lookup_provider providers[];
 };
@@ -32,8 +55,10 @@ static struct handle_table g_lookups = {.tag = 0x4C};
 
 static void lookup_release(struct lookup *lk)    /* lock held */
 {
-    if (--lk->refs == 0)
+    if (--lk->refs == 0) {
+        queryset_poison_free(lk->restrictions, lk->restrictions_size);
         free(lk);
+    }
 }
 
 void lookups_drop_for_client(INT client)
@@ -52,19 +77,100 @@ void lookups_drop_for_client(INT client)
 
 void lookups_release_tables(void) { handle_table_release_if_empty(&g_lookups); }
 
+/* NSPv2LookupServiceEnd of one provider's handle, unless it has been unadvertised (its handles
+ * died with it). Lock NOT held. */
+static void end_one(uint64_t serial, HANDLE handle)
+{
+    NSPV2_ROUTINE routine;
+    standin_lock();
+    struct provider *p = provider_enter(serial, &routine, false);
+    standin_unlock();
+    if (p == NULL)
+        return;
+    routine.NSPv2LookupServiceEnd(handle);
+    standin_lock();
+    provider_leave(p);
+    standin_unlock();
+}
+
+/* Ends every begun provider handle not ended yet. Lock NOT held. */
 static void end_provider_handles(struct lookup *lk)
 {
     for (size_t i = 0; i < lk->count; i++) {
-        NSPV2_ROUTINE routine;
+        struct lookup_provider *e = &lk->providers[i];
         standin_lock();
-        struct provider *p = provider_enter(lk->providers[i].serial, &routine, false);
+        bool owed = e->begun && !e->ended;
+        e->ended = true;
         standin_unlock();
-        if (p == NULL)
-            continue;                    /* unadvertised: its handles died with it */
-        routine.NSPv2LookupServiceEnd(lk->providers[i].handle);
+        if (owed)
+            end_one(e->serial, e->handle);
+    }
+}
+
+/* One provider's NSPv2LookupServiceBegin with its client session and a fresh copy of the
+ * restrictions. NO_ERROR with *handle, or the code. Lock NOT held. */
+static INT begin_one(INT client, const struct lookup_provider *target, const WSAQUERYSETW *qs,
+                     DWORD flags, HANDLE *handle)
+{
+    void *session_arg;
+    INT rc = session_ensure(client, target->serial, &target->guid, &session_arg);
+    if (rc != NO_ERROR)
+        return rc;
+    size_t block_size;
+    WSAQUERYSET2W *qs2 = queryset_to_provider(qs, &block_size, &rc);
+    if (qs2 == NULL)
+        return rc;
+    NSPV2_ROUTINE routine;
+    standin_lock();
+    struct provider *p = provider_enter(target->serial, &routine, false);
+    standin_unlock();
+    if (p == NULL) {
+        queryset_poison_free(qs2, block_size);
+        return WSASERVICE_NOT_FOUND;
+    }
+    GUID id = target->guid;
+    standin_set_last_error(NO_ERROR);
+    INT r = routine.NSPv2LookupServiceBegin(&id, qs2, flags, session_arg, handle);
+    INT error = standin_get_last_error();
+    standin_lock();
+    provider_leave(p);
+    standin_unlock();
+    queryset_poison_free(qs2, block_size);
+    if (r == NO_ERROR)
+        return NO_ERROR;
+    return error != NO_ERROR ? error : WSANO_RECOVERY;
+}
+
+/* Begins provider `e` of a running lookup, for NextW. Lock held on entry and on return (released
+ * while the provider runs). */
+static void begin_later(struct lookup *lk, struct lookup_provider *e)
+{
+    if (lk->restrictions == NULL) {               /* cannot happen: Begin kept them */
+        e->finished = true;
+        return;
+    }
+    e->starting = true;
+    struct lookup_provider target = *e;
+    WSAQUERYSETW view;
+    queryset_client_view(lk->restrictions, &view);
+    standin_unlock();
+    HANDLE handle = NULL;
+    INT rc = begin_one(lk->client, &target, &view, lk->flags, &handle);
+    standin_lock();
+    e->starting = false;
+    standin_broadcast();                          /* for a NextW waiting on `starting` */
+    if (rc != NO_ERROR) {
+        e->finished = true;
+        lk->chain_error = rc;
+        return;
+    }
+    e->begun = true;
+    e->handle = handle;
+    if (lk->closed) {                             /* ended meanwhile: End was not owed yet */
+        e->ended = e->finished = true;
+        standin_unlock();
+        end_one(target.serial, handle);
         standin_lock();
-        provider_leave(p);
-        standin_unlock();
     }
 }
 
@@ -78,13 +184,14 @@ STANDIN_EXPORT INT WINAPI WSALookupServiceBeginW(LPWSAQUERYSETW lpqsRestrictions
     INT rc = queryset_validate_client(lpqsRestrictions);
     if (rc != NO_ERROR)
         return standin_fail(rc);
+    if (lpqsRestrictions->lpServiceClassId == NULL)
+        return standin_fail(WSAEINVAL);
     INT saved = standin_get_last_error();
     INT client = standin_current_client();
 
     struct route *routes;
     standin_lock();
-    size_t n = standin_route(lpqsRestrictions->dwNameSpace, lpqsRestrictions->lpNSProviderId,
-                             &routes);
+    size_t n = standin_route(lpqsRestrictions, !(dwControlFlags & LUP_NON_AUTHORITATIVE), &routes);
     standin_unlock();
     if (n == (size_t)-1)
         return standin_fail(WSA_NOT_ENOUGH_MEMORY);
@@ -95,50 +202,42 @@ STANDIN_EXPORT INT WINAPI WSALookupServiceBeginW(LPWSAQUERYSETW lpqsRestrictions
         free(routes);
         return standin_fail(WSA_NOT_ENOUGH_MEMORY);
     }
-
-    INT last = WSASERVICE_NOT_FOUND;
+    size_t fallbacks = 0;
     for (size_t i = 0; i < n; i++) {
-        void *session_arg;
-        rc = session_ensure(client, routes[i].serial, &routes[i].guid, &session_arg);
-        if (rc != NO_ERROR) {
-            last = rc;
-            continue;
-        }
-        size_t block_size;
-        WSAQUERYSET2W *qs2 = queryset_to_provider(lpqsRestrictions, &block_size, &rc);
-        if (qs2 == NULL) {
-            last = rc;
-            continue;
-        }
-        NSPV2_ROUTINE routine;
-        standin_lock();
-        struct provider *p = provider_enter(routes[i].serial, &routine, false);
-        standin_unlock();
-        if (p == NULL) {
-            queryset_poison_free(qs2, block_size);
-            last = WSASERVICE_NOT_FOUND;
-            continue;
-        }
-        GUID id = routes[i].guid;
-        HANDLE handle = NULL;
-        standin_set_last_error(NO_ERROR);
-        INT r = routine.NSPv2LookupServiceBegin(&id, qs2, dwControlFlags, session_arg, &handle);
-        INT error = standin_get_last_error();
-        standin_lock();
-        provider_leave(p);
-        standin_unlock();
-        queryset_poison_free(qs2, block_size);
-        if (r == NO_ERROR) {
-            lk->providers[lk->count].serial = routes[i].serial;
-            lk->providers[lk->count].guid = routes[i].guid;
-            lk->providers[lk->count].handle = handle;
-            lk->count++;
-        } else {
-            last = error != NO_ERROR ? error : WSANO_RECOVERY;
-        }
+        lk->providers[i].serial = routes[i].serial;
+        lk->providers[i].guid = routes[i].guid;
+        lk->providers[i].fallback = routes[i].fallback;
+        fallbacks += routes[i].fallback;
     }
     free(routes);
-    if (lk->count == 0) {
+    lk->count = n;
+    lk->flags = dwControlFlags;
+    lk->chain_error = NO_ERROR;
+    if (fallbacks > 1) {
+        lk->restrictions = queryset_to_provider(lpqsRestrictions, &lk->restrictions_size, &rc);
+        if (lk->restrictions == NULL) {
+            free(lk);
+            return standin_fail(rc);
+        }
+    }
+
+    INT last = WSASERVICE_NOT_FOUND;
+    bool any = false, chain_begun = false;
+    for (size_t i = 0; i < n; i++) {
+        struct lookup_provider *e = &lk->providers[i];
+        if (e->fallback && chain_begun)
+            continue;                             /* begun by NextW, if the chain gets there */
+        rc = begin_one(client, e, lpqsRestrictions, dwControlFlags, &e->handle);
+        if (rc == NO_ERROR) {
+            e->begun = any = true;
+            chain_begun = chain_begun || e->fallback;
+        } else {
+            e->finished = true;
+            last = rc;
+        }
+    }
+    if (!any) {
+        queryset_poison_free(lk->restrictions, lk->restrictions_size);
         free(lk);
         return standin_fail(last);
     }
@@ -157,6 +256,7 @@ STANDIN_EXPORT INT WINAPI WSALookupServiceBeginW(LPWSAQUERYSETW lpqsRestrictions
     if (rc != NO_ERROR) {
         if (rc == WSA_NOT_ENOUGH_MEMORY)
             end_provider_handles(lk);
+        queryset_poison_free(lk->restrictions, lk->restrictions_size);
         free(lk);
         return standin_fail(rc);
     }
@@ -283,22 +383,51 @@ STANDIN_EXPORT INT WINAPI WSALookupServiceNextW(HANDLE hLookup, DWORD dwControlF
         size_t index = lk->current;
         if (lk->closed || index >= lk->count)
             break;
-        NSPV2_ROUTINE routine;
-        struct provider *p = provider_enter(lk->providers[index].serial, &routine, false);
-        if (p == NULL) {                 /* unadvertised since Begin: nothing more from it */
-            lk->current = index + 1;
+        struct lookup_provider *e = &lk->providers[index];
+        if (e->finished || (e->fallback && lk->resolved && !e->begun)) {
+            if (lk->current == index)
+                lk->current = index + 1;
             continue;
         }
-        struct lookup_provider target = lk->providers[index];
+        if (e->starting) {                        /* another NextW is beginning it */
+            standin_wait();
+            continue;
+        }
+        if (!e->begun) {
+            begin_later(lk, e);
+            continue;
+        }
+        NSPV2_ROUTINE routine;
+        struct provider *p = provider_enter(e->serial, &routine, false);
+        if (p == NULL) {                 /* unadvertised since Begin: nothing more from it */
+            e->finished = true;
+            continue;
+        }
+        struct lookup_provider target = *e;
         standin_unlock();
         code = call_next(p, &routine, &target.guid, target.handle, dwControlFlags,
                          lpdwBufferLength, lpqsResults);
         standin_lock();
-        if (code != WSA_E_NO_MORE)
+        if (code == NO_ERROR) {
+            lk->delivered = true;
+            lk->resolved = lk->resolved || e->fallback;
             break;
+        }
+        /* A fallback provider that fails before resolving could not resolve the name: on to the
+         * next one. WSAEFAULT (a result too large) and WSA_E_CANCELLED (End) are answers. */
+        bool unresolved = e->fallback && !lk->resolved && code != WSAEFAULT &&
+                          code != WSA_E_CANCELLED;
+        if (code != WSA_E_NO_MORE && !unresolved)
+            break;
+        if (code != WSA_E_NO_MORE)
+            lk->chain_error = code;
+        code = WSA_E_NO_MORE;
+        e->finished = true;
         if (lk->current == index)
             lk->current = index + 1;
     }
+    if (code == WSA_E_NO_MORE && !lk->delivered && lk->chain_error != NO_ERROR)
+        code = lk->chain_error;
     lookup_release(lk);
     standin_unlock();
     if (code != NO_ERROR)

@@ -132,6 +132,25 @@ WSAQUERYSET2W *queryset_to_provider(const WSAQUERYSETW *qs, size_t *block_size, 
     return out;
 }
 
+void queryset_client_view(const WSAQUERYSET2W *qs2, WSAQUERYSETW *view)
+{
+    memset(view, 0, sizeof *view);
+    view->dwSize = sizeof(WSAQUERYSETW);
+    view->lpszServiceInstanceName = qs2->lpszServiceInstanceName;
+    view->lpVersion = qs2->lpVersion;
+    view->lpszComment = qs2->lpszComment;
+    view->dwNameSpace = qs2->dwNameSpace;
+    view->lpNSProviderId = qs2->lpNSProviderId;
+    view->lpszContext = qs2->lpszContext;
+    view->dwNumberOfProtocols = qs2->dwNumberOfProtocols;
+    view->lpafpProtocols = qs2->lpafpProtocols;
+    view->lpszQueryString = qs2->lpszQueryString;
+    view->dwNumberOfCsAddrs = qs2->dwNumberOfCsAddrs;
+    view->lpcsaBuffer = qs2->lpcsaBuffer;
+    view->dwOutputFlags = qs2->dwOutputFlags;
+    view->lpBlob = qs2->lpBlob;
+}
+
 void queryset_poison_free(void *block, size_t block_size)
 {
     if (block) {

@@ -1,7 +1,10 @@
 /* WSASetServiceW: registration through NSPv2SetServiceEx. Why the query set block belongs to the
  * async record: SetServiceEx completes asynchronously, so a provider may keep reading its
  * WSAQUERYSET2W on another thread until it calls WSAProviderCompleteAsyncCall; only then is the
- * block poisoned and freed. A provider without SetServiceEx counts as WSAEOPNOTSUPP. */
+ * block poisoned and freed. A provider without SetServiceEx counts as WSAEOPNOTSUPP. Routing is
+ * the lookups' (providers.c): the NAPI pages order NS_EMAIL providers the same way "to resolve
+ * or register" an address, and a registration stops at the first of the domain's providers that
+ * takes it (there is no non-authoritative flag for WSASetService). */
 #include "standin_internal.h"
 
 #include <stdlib.h>
@@ -24,16 +27,18 @@ STANDIN_EXPORT INT WINAPI WSASetServiceW(LPWSAQUERYSETW lpqsRegInfo, WSAESETSERV
 
     struct route *routes;
     standin_lock();
-    size_t n = standin_route(lpqsRegInfo->dwNameSpace, lpqsRegInfo->lpNSProviderId, &routes);
+    size_t n = standin_route(lpqsRegInfo, true, &routes);
     standin_unlock();
     if (n == (size_t)-1)
         return standin_fail(WSA_NOT_ENOUGH_MEMORY);
     if (n == 0)
         return standin_fail(WSASERVICE_NOT_FOUND);
 
-    bool any_succeeded = false;
+    bool any_succeeded = false, fallback_succeeded = false;
     INT last = WSASERVICE_NOT_FOUND;
     for (size_t i = 0; i < n; i++) {
+        if (routes[i].fallback && fallback_succeeded)
+            break;                       /* fallback routes come last: the chain is done */
         void *session_arg;
         rc = session_ensure(client, routes[i].serial, &routes[i].guid, &session_arg);
         if (rc != NO_ERROR) {
@@ -83,9 +88,10 @@ STANDIN_EXPORT INT WINAPI WSASetServiceW(LPWSAQUERYSETW lpqsRegInfo, WSAESETSERV
         INT code = call->code;
         memset(call->block, 0xDD, call->block_size);
         async_free(call);
-        if (code == NO_ERROR)
+        if (code == NO_ERROR) {
             any_succeeded = true;
-        else
+            fallback_succeeded = routes[i].fallback;
+        } else
             last = code;
     }
     free(routes);

@@ -103,6 +103,17 @@ struct catalog_entry {
     struct catalog_entry *next;
 };
 struct catalog_entry *catalog_first(void);       /* lock held; loads the file at first use */
+bool catalog_contains(const GUID *guid);         /* lock held */
+
+/* ---- napi.c: the NS_EMAIL installation blob (NAPI_PROVIDER_INSTALLATION_BLOB) ---- */
+struct napi_claim {
+    DWORD level;                  /* NAPI_PROVIDER_LEVEL of the domain asked about */
+    bool wildcard;                /* fSupportsWildCard */
+};
+/* Walks the blob; false if it is malformed (napi.c says what that is). With a domain, also
+ * tells the provider's claim on it (ProviderLevel_None when the blob does not list it). */
+bool napi_blob_read(const BYTE *blob, size_t length, const WCHAR *domain, size_t domain_length,
+                    struct napi_claim *claim);
 
 /* ---- providers.c: advertised providers ---- */
 struct provider {
@@ -128,12 +139,16 @@ struct provider *providers_detach_owned_by(INT owner);
  * Lock NOT held. */
 void provider_retire(struct provider *p);
 
-/* Routing: the installed, enabled and advertised providers a query goes to, catalog order. */
+/* Routing: the installed, enabled and advertised providers a query goes to, in the order they
+ * are asked (providers.c says which and in what order). A `fallback` route is one of an NS_EMAIL
+ * domain's providers under an authoritative query: it is asked only while none of the fallback
+ * routes before it has resolved the name. */
 struct route {
     GUID guid;
     uint64_t serial;
+    bool fallback;
 };
-size_t standin_route(DWORD name_space, const GUID *provider_id, struct route **routes);
+size_t standin_route(const WSAQUERYSETW *qs, bool authoritative, struct route **routes);
                                                  /* lock held; -1 cast = no memory */
 
 /* ---- sessions.c: simulated client processes and their provider sessions ---- */
@@ -184,6 +199,9 @@ void async_release_orphans(void);                /* lock held */
 /* ---- queryset_convert.c ---- */
 /* Deep copy of a client query set into one provider-side block; NULL with *error set. */
 WSAQUERYSET2W *queryset_to_provider(const WSAQUERYSETW *qs, size_t *block_size, INT *error);
+/* A client query set whose pointers are those of `qs2` (lpServiceClassId NULL): to make a new
+ * provider copy from a kept one. */
+void queryset_client_view(const WSAQUERYSET2W *qs2, WSAQUERYSETW *view);
 void queryset_poison_free(void *block, size_t block_size);
 /* Checks a provider's packed result in [buffer, buffer + length); reports violations. On success
  * *extent is the end offset of the last object the result points to. */

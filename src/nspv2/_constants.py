@@ -4,6 +4,7 @@ Do not edit: edit the header and run the generator.
 """
 
 from enum import IntEnum, IntFlag
+from uuid import UUID
 
 
 class ReturnCode(IntEnum):
@@ -227,9 +228,13 @@ IPPROTO_UDP = IpProtocol.IPPROTO_UDP
 
 
 # Version numbers.
-NSPV2_ROUTINE_MAJOR_VERSION = 2
+NSPV2_ROUTINE_MAJOR_VERSION = 1
 NSPV2_ROUTINE_MINOR_VERSION = 0
 NAPI_CURRENT_VERSION = 1
+
+
+# Service class GUIDs (svcguid.h), as GUID initializers.
+SVCID_HOSTNAME = UUID("0002a800-0000-0000-c000-000000000046")
 
 
 class Comparator(IntEnum):
@@ -265,6 +270,19 @@ class NapiProviderType(IntEnum):
 
 ProviderType_Application = NapiProviderType.ProviderType_Application
 ProviderType_Service = NapiProviderType.ProviderType_Service
+
+
+class ProviderLevel(IntEnum):
+    """AuthLevel of a domain in an NS_EMAIL blob."""
+
+    ProviderLevel_None = 0
+    ProviderLevel_Secondary = 1
+    ProviderLevel_Primary = 2
+
+
+ProviderLevel_None = ProviderLevel.ProviderLevel_None
+ProviderLevel_Secondary = ProviderLevel.ProviderLevel_Secondary
+ProviderLevel_Primary = ProviderLevel.ProviderLevel_Primary
 
 
 __all__ = [  # noqa: RUF022 (in header order)
@@ -361,6 +379,7 @@ __all__ = [  # noqa: RUF022 (in header order)
     "NSPV2_ROUTINE_MAJOR_VERSION",
     "NSPV2_ROUTINE_MINOR_VERSION",
     "NAPI_CURRENT_VERSION",
+    "SVCID_HOSTNAME",
     "Comparator",
     "COMP_EQUAL",
     "COMP_NOTLESS",
@@ -371,4 +390,8 @@ __all__ = [  # noqa: RUF022 (in header order)
     "NapiProviderType",
     "ProviderType_Application",
     "ProviderType_Service",
+    "ProviderLevel",
+    "ProviderLevel_None",
+    "ProviderLevel_Secondary",
+    "ProviderLevel_Primary",
 ]

@@ -270,9 +270,11 @@ class Marshal:
         *,
         default_provider_id: Optional[uuid.UUID] = None,
         default_namespace: int = 0,
+        service_class: Optional[uuid.UUID] = None,
     ) -> Tuple[CData, List[Any]]:
         """A ``struct *`` describing ``result`` and the objects that keep its memory alive;
-        ``default_*`` fill in a result's unset provider id and namespace.
+        ``default_*`` fill in a result's unset provider id and namespace; ``service_class`` is
+        a client query set's lpServiceClassId (WSAQUERYSETW only: providers never see one).
 
         Raises TypeError/ValueError for a result that is not a well-formed QuerySet.
         """
@@ -290,6 +292,14 @@ class Marshal:
             keep.append(buf)
             return ffi.cast("WCHAR *", buf)
 
+        def guid(value: Any) -> CData:
+            g = ffi.new("GUID *")
+            if not isinstance(value, uuid.UUID):
+                value = uuid.UUID(str(value))
+            ffi.memmove(g, value.bytes_le, 16)
+            keep.append(g)
+            return g
+
         qs = ffi.new(f"{struct} *")
         keep.append(qs)
         qs.dwSize = ffi.sizeof(struct)
@@ -305,12 +315,9 @@ class Marshal:
             qs.lpVersion = v
         provider_id = result.provider_id if result.provider_id is not None else default_provider_id
         if provider_id is not None:
-            g = ffi.new("GUID *")
-            if not isinstance(provider_id, uuid.UUID):
-                provider_id = uuid.UUID(str(provider_id))
-            ffi.memmove(g, provider_id.bytes_le, 16)
-            keep.append(g)
-            qs.lpNSProviderId = g
+            qs.lpNSProviderId = guid(provider_id)
+        if service_class is not None:
+            qs.lpServiceClassId = guid(service_class)
         if result.protocols:
             p = ffi.new(
                 "AFPROTOCOLS[]", [(int(a.family), int(a.protocol)) for a in result.protocols]

@@ -17,8 +17,18 @@ from typing import Any, Dict, Optional, cast
 import cffi
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-INCLUDE_DIR = PACKAGE_DIR / "include" / "nspv2"
 WINDOWS = sys.platform == "win32"
+
+
+def _include_dir() -> Path:
+    """The headers installed with the package; in a source checkout whose src/ is on sys.path
+    (as tools/windows_build.py imports it), the csrc/include/nspv2 they are copied from."""
+    installed = PACKAGE_DIR / "include" / "nspv2"
+    checkout = PACKAGE_DIR.parents[1] / "csrc" / "include" / "nspv2"
+    return installed if installed.is_dir() or not checkout.is_dir() else checkout
+
+
+INCLUDE_DIR = _include_dir()
 
 
 # Off Windows, the library hosts load is a loader beside the cffi module (csrc/provider/loader.c);
@@ -93,11 +103,14 @@ def _header(name: str) -> str:
     return (INCLUDE_DIR / name).read_text(encoding="utf-8")
 
 
+def _declarations_text() -> str:
+    return "\n".join([_header("ws2base_win.h" if WINDOWS else "ws2base.h"), _header("ws2decls.h")])
+
+
 def cdef_text() -> str:
-    base = _header("ws2base_win.h" if WINDOWS else "ws2base.h")
     # WSADATA's field order is the target's (ws2types.h picks the same file for C).
     wsadata = _header("ws2wsadata64.h" if sys.maxsize > 2**32 else "ws2wsadata32.h")
-    parts = [base, _header("ws2decls.h"), wsadata, _header("ws2api.h"), _header("provider.h")]
+    parts = [_declarations_text(), wsadata, _header("ws2api.h"), _header("provider.h")]
     if not WINDOWS or os.environ.get("NSPV2_WINSOCK_LIBRARY"):
         parts.append(_header("standin.h"))
     return "\n".join(parts)
@@ -138,6 +151,19 @@ class Native:
 
 _native: Optional[Native] = None
 _native_lock = threading.Lock()
+_declarations: Optional[Any] = None
+
+
+def declarations() -> Any:
+    """cffi's view of the Winsock types alone (ws2decls.h), with no library loaded: for laying
+    out bytes whose structures ws2decls.h declares, such as the NS_EMAIL installation blob."""
+    global _declarations
+    with _native_lock:
+        if _declarations is None:
+            ffi: Any = cffi.FFI()
+            ffi.cdef(_declarations_text())
+            _declarations = ffi
+        return _declarations
 
 
 def load() -> Native:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, List, Optional, Union
+from typing import Any, List, Union
 
 from ._constants import NO_ERROR, SOCKET_ERROR, WSAEFAULT
-from ._native import load, provider_library
+from ._native import load
 from .client import winsock_session
 from .errors import WinsockError
 
@@ -33,11 +33,15 @@ def install(
     identifier: str,
     namespace: int,
     *,
-    path: Optional[str] = None,
+    path: str = "",
     version: int = 1,
     provider_specific: bytes = b"",
 ) -> None:
-    """WSCInstallNameSpaceEx. ``path`` defaults to the provider library's."""
+    """WSCInstallNameSpaceEx. The defaults are what Microsoft's NSPv2 sample installs with: an
+    empty library path (Winsock loads nothing for an NSPv2 provider, which lives in the host that
+    advertises it) and version 1. An NS_EMAIL provider's ``provider_specific`` is its
+    NAPI_PROVIDER_INSTALLATION_BLOB (:class:`nspv2.napi.InstallationBlob`), without which Winsock
+    routes no name to it."""
     native = load()
     ffi = native.ffi
     with winsock_session(native):
@@ -47,7 +51,7 @@ def install(
         blob.pBlobData = data
         rc = native.winsock.WSCInstallNameSpaceEx(
             native.wstr(identifier),
-            native.wstr(path or str(provider_library())),
+            native.wstr(path),
             namespace,
             version,
             native.guid(provider_id),

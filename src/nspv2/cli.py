@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 from . import _native, catalog, config, registration
-from ._constants import NS_ALL, NS_EMAIL, LookupFlags, Namespace
+from ._constants import NS_ALL, WSAEINVALIDPROVIDER, LookupFlags, Namespace
 from .client import lookup
 from .config import EXAMPLE_PROVIDER_ID
 from .errors import WinsockError
@@ -80,12 +80,33 @@ def print_lookups(names: List[str], namespace: int) -> bool:
     return answered
 
 
+def example_spec() -> registration.ProviderSpec:
+    """The built-in example provider as it is installed, its NS_EMAIL domains included."""
+    from .examples.zone import ZoneProvider
+
+    return registration.spec_from_class(ZoneProvider)
+
+
+def example_install_arguments() -> List[str]:
+    """The native host's arguments that install the example provider in the catalog as
+    `nspv2 install` would: name, namespace and installation blob (hex)."""
+    spec = example_spec()
+    return [
+        *("--install", spec.name),
+        *("--namespace", str(spec.namespace)),
+        *("--blob", spec.blob().hex()),
+    ]
+
+
 def example_in_process(names: List[str]) -> int:
     """The example served from this Python process: install the example provider in the
     catalog (unless it is there), advertise it, look the names up, withdraw it."""
     with contextlib.ExitStack() as stack:
         if not any(e.provider_id == EXAMPLE_PROVIDER_ID for e in catalog.entries()):
-            catalog.install(EXAMPLE_PROVIDER_ID, "nspv2 example zone", int(NS_EMAIL))
+            spec = example_spec()
+            catalog.install(
+                spec.provider_id, spec.name, spec.namespace, provider_specific=spec.blob()
+            )
             stack.callback(catalog.uninstall, EXAMPLE_PROVIDER_ID)
         provider = config.load_provider(EXAMPLE_PROVIDER_ID)
         stack.enter_context(advertise(provider, EXAMPLE_PROVIDER_ID))
@@ -108,12 +129,8 @@ def cmd_example(args: argparse.Namespace) -> int:
         return example_in_process(names)
     command = [
         str(_native.host_program()),
-        "--provider",
-        str(EXAMPLE_PROVIDER_ID),
-        "--install",
-        "nspv2 example zone",
-        "--namespace",
-        str(int(NS_EMAIL)),
+        *("--provider", str(EXAMPLE_PROVIDER_ID)),
+        *example_install_arguments(),
     ]
     if _native.WINDOWS:
         # python3XY.dll is not beside the host in site-packages\nspv2: name its folder, as the
@@ -178,7 +195,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
         for guid, provider in targets:
-            stack.enter_context(advertise(provider, guid))
+            try:
+                stack.enter_context(advertise(provider, guid))
+            except WinsockError as exc:
+                if exc.code == WSAEINVALIDPROVIDER:
+                    raise registration.RegistrationError(
+                        f"{{{guid}}} is not in the Winsock catalog, so Winsock will not let it be "
+                        f"advertised: run `nspv2 install` for it first"
+                    ) from exc
+                raise
             print(f"nspv2: serving {{{guid}}} ({type(provider).__qualname__})", file=sys.stderr)
         if args.lookup:
             return 0 if print_lookups(args.lookup, args.lookup_namespace) else 1

@@ -12,6 +12,7 @@ from ._constants import (
     NO_ERROR,
     NS_ALL,
     SOCKET_ERROR,
+    SVCID_HOSTNAME,
     WSA_E_NO_MORE,
     WSAEFAULT,
     WSAENOMORE,
@@ -24,6 +25,12 @@ from .queryset import QuerySet
 
 #: The first result buffer; larger results go through the WSAEFAULT retry.
 INITIAL_BUFFER = 4096
+
+#: The lpServiceClassId clients pass, which WSALookupServiceBegin's page lists as required.
+#: Providers never see it (WSAQUERYSET2W has no service class); SVCID_HOSTNAME (svcguid.h) is
+#: the class of "resolve this name to its addresses", which is what a lookup asks in every
+#: namespace, NS_EMAIL included (an address's mail hosts, a host name's addresses).
+SERVICE_CLASS = SVCID_HOSTNAME
 
 
 def _last_error(native: Native) -> WinsockError:
@@ -86,17 +93,19 @@ def lookup(
     flags: int = LUP_RETURN_ALL,
     *,
     query: Optional[QuerySet] = None,
+    service_class: uuid.UUID = SERVICE_CLASS,
 ) -> List[QuerySet]:
     """Look ``name`` up in ``namespace`` (every provider for NS_ALL, or just ``provider_id``).
 
     Returns every result; raises :class:`WinsockError` with Winsock's code when the lookup fails
     (``WSASERVICE_NOT_FOUND`` when no provider knows the name). ``query`` gives further
     restrictions; ``name``, ``namespace`` and ``provider_id`` override its fields.
+    ``service_class`` is the query's lpServiceClassId (:data:`SERVICE_CLASS` says why that one).
     """
     restrictions = _restrictions(name, namespace, provider_id, query)
     with winsock_session() as native:
         ffi, ws = native.ffi, native.winsock
-        qs, keep = Marshal(ffi).build(restrictions, "WSAQUERYSETW")
+        qs, keep = Marshal(ffi).build(restrictions, "WSAQUERYSETW", service_class=service_class)
         handle = ffi.new("HANDLE *")
         if ws.WSALookupServiceBeginW(qs, flags, handle) == SOCKET_ERROR:
             raise _last_error(native)
@@ -128,11 +137,14 @@ def set_service(
     query: QuerySet,
     operation: int = SetServiceOperation.RNRSERVICE_REGISTER,
     flags: int = 0,
+    *,
+    service_class: uuid.UUID = SERVICE_CLASS,
 ) -> None:
     """WSASetServiceW: register, deregister or delete ``query`` with the providers of its
-    namespace (or its ``provider_id``). Raises :class:`WinsockError` on failure."""
+    namespace (or its ``provider_id``), with ``service_class`` as its lpServiceClassId. Raises
+    :class:`WinsockError` on failure."""
     with winsock_session() as native:
-        qs, keep = Marshal(native.ffi).build(query, "WSAQUERYSETW")
+        qs, keep = Marshal(native.ffi).build(query, "WSAQUERYSETW", service_class=service_class)
         if native.winsock.WSASetServiceW(qs, int(operation), flags) == SOCKET_ERROR:
             raise _last_error(native)
         del keep

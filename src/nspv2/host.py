@@ -31,8 +31,9 @@ def advertise(
     """Serve ``provider`` under ``provider_id`` while the block runs.
 
     Loads the provider library, gets its routine table for the GUID (NSPv2GetRoutine), calls
-    WSAAdvertiseProvider, and WSAUnadvertiseProvider on exit. The provider must also be installed
-    in the catalog (:func:`nspv2.catalog.install`) for Winsock to route lookups to it.
+    WSAAdvertiseProvider, and WSAUnadvertiseProvider on exit. The GUID must be installed in the
+    catalog first (:func:`nspv2.catalog.install`): WSAAdvertiseProvider refuses one that is not
+    with WSAEINVALIDPROVIDER, raised here as :class:`WinsockError`.
     ``provider_id`` defaults to the class attribute ``provider_id``.
     """
     guid_value = provider_id if provider_id is not None else getattr(provider, "provider_id", None)

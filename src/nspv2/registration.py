@@ -10,7 +10,8 @@ Usable from a provider author's own script, the way pywin32's ``isapi.install`` 
         provider_id = uuid.UUID("2a9e3f52-0c55-4f4e-9a43-6d1c8f1e8c01")
         name = "corp directory"
         namespace = nspv2.NS_EMAIL
-        domains = ("corp.example",)      # NS_EMAIL only: the domains it answers for
+        domains = ("corp.example",)      # NS_EMAIL: the domains Winsock routes to it
+        wildcard = False                 # NS_EMAIL: also names of domains nobody claims
         ...
 
     if __name__ == "__main__":
@@ -26,17 +27,23 @@ What ``install`` does:
    under HKLM, or HKCU with ``--user``, values ``Class`` and ``PythonPath``; elsewhere
    ``~/.config/nspv2/providers.ini`` of this user, or ``--config FILE``), refusing a folder
    other users can write;
-2. WSCInstallNameSpaceEx(name, provider library path, namespace, 1, GUID, blob), where the blob
-   of an NS_EMAIL provider is a NAPI_PROVIDER_INSTALLATION_BLOB (:func:`napi_installation_blob`);
-   on 64-bit Windows also WSCInstallNameSpaceEx32 for the 32-bit catalog;
+2. WSCInstallNameSpaceEx(name, "", namespace, 1, GUID, blob), as Microsoft's NSPv2 sample
+   installs its provider: an empty library path, since Winsock loads nothing for an NSPv2
+   provider (it lives in the host that advertises it), and version 1; the blob of an NS_EMAIL
+   provider is its NAPI_PROVIDER_INSTALLATION_BLOB (:mod:`nspv2.napi`): its domains, each
+   primary, secondary or none (``--domain NAME[:LEVEL]``), and ``--wildcard``; on 64-bit
+   Windows also WSCInstallNameSpaceEx32 for the 32-bit catalog, with the same entry;
 3. on Windows, records the Python the host must use in ``nspv2-host.ini`` beside the native host;
 4. with ``at_logon``: registers the native host to start at the user's logon (Windows: the
    ``HKCU\\...\\Run`` value ``nspv2-host``; elsewhere the systemd user unit
    ``~/.config/systemd/user/nspv2-host.service``, written, not started).
 
 An install of a GUID already in the catalog fails (Winsock's rule); ``reinstall`` uninstalls
-first. Without the rights to change the catalog (WSAEACCES / ERROR_ACCESS_DENIED) the error
-says to run from an elevated prompt.
+first. Without the rights to change the catalog the error says to run from an elevated prompt:
+WSCInstallNameSpaceEx and WSCUnInstallNameSpace answer WSANO_RECOVERY for both "already
+installed" and "not an administrator" (their pages), so an install that fails with it is
+"already installed" when the GUID is in the catalog and "run elevated" otherwise; WSAEACCES and
+ERROR_ACCESS_DENIED are "run elevated" too.
 """
 
 from __future__ import annotations
@@ -52,31 +59,26 @@ import struct
 import sys
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import _native, catalog, config
-from ._constants import NS_EMAIL, Namespace
+from ._constants import (
+    NS_EMAIL,
+    WSAEACCES,
+    WSAEINVAL,
+    WSANO_RECOVERY,
+    Namespace,
+    ProviderLevel,
+)
 from .errors import WinsockError
+from .napi import Domain, InstallationBlob
 
 WINDOWS = sys.platform == "win32"
 
-#: nsemail.h
-NAPI_CURRENT_VERSION = 1
-ProviderType_Application = 1
-ProviderType_Service = 2
-ProviderLevel_None = 0
-ProviderLevel_Secondary = 1
-ProviderLevel_Primary = 2
-
-INSTALLATION_BLOB = struct.Struct("<5I")  # dwVersion .. OffsetFirstDomain: 20 bytes
-DOMAIN_BLOB = struct.Struct("<4I")  # AuthLevel .. OffsetThisDomainName: 16 bytes
-
-WSAEACCES = 10013
+#: What Windows answers a process that may not change the catalog besides WSAEACCES.
 ERROR_ACCESS_DENIED = 5
-#: Winsock's answer for an unknown GUID (uninstall/enable) and for an installed one (install).
-WSAEINVAL = 10022
 
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 RUN_VALUE = "nspv2-host"
@@ -107,71 +109,14 @@ class ProviderSpec:
     namespace: int
     class_spec: Optional[str] = None
     python_path: Tuple[str, ...] = ()
-    domains: Tuple[str, ...] = ()
+    domains: Tuple[Domain, ...] = ()
     wildcard: bool = False
-    auth_level: int = ProviderLevel_Primary
 
     def blob(self) -> bytes:
         """The provider-specific catalog blob: NAPI_PROVIDER_INSTALLATION_BLOB for NS_EMAIL."""
         if self.namespace != NS_EMAIL:
             return b""
-        return napi_installation_blob(self.domains, self.wildcard, auth_level=self.auth_level)
-
-
-def napi_installation_blob(
-    domains: Sequence[str],
-    wildcard: bool = False,
-    *,
-    provider_type: int = ProviderType_Application,
-    auth_level: int = ProviderLevel_Primary,
-) -> bytes:
-    """A NAPI_PROVIDER_INSTALLATION_BLOB (nsemail.h) with one NAPI_DOMAIN_DESCRIPTION_BLOB per
-    domain. Layout: the 20-byte header, then per domain its 16-byte description directly followed
-    by the NUL-terminated UTF-16 name, padded to 4 bytes. Every offset counts from the blob's
-    start; the last description's OffsetNextDomainDescription is 0; cchDomainName excludes the
-    NUL."""
-    parts: List[bytes] = []
-    offset = INSTALLATION_BLOB.size
-    first = offset if domains else 0
-    for i, domain in enumerate(domains):
-        if not domain or "\0" in domain:
-            raise ValueError(f"bad NS_EMAIL domain {domain!r}")
-        name = domain.encode("utf-16-le") + b"\0\0"
-        name += b"\0" * (-len(name) % 4)
-        name_offset = offset + DOMAIN_BLOB.size
-        next_offset = name_offset + len(name) if i + 1 < len(domains) else 0
-        cch = len(domain.encode("utf-16-le")) // 2
-        parts.append(DOMAIN_BLOB.pack(auth_level, cch, next_offset, name_offset) + name)
-        offset = name_offset + len(name)
-    header = INSTALLATION_BLOB.pack(
-        NAPI_CURRENT_VERSION, provider_type, int(bool(wildcard)), len(domains), first
-    )
-    return header + b"".join(parts)
-
-
-def decode_napi_installation_blob(blob: bytes) -> Dict[str, Any]:
-    """The fields of a NAPI_PROVIDER_INSTALLATION_BLOB, following its offsets (for ``list``
-    and tests); ValueError if an offset points outside the blob."""
-    version, ptype, wildcard, count, first = INSTALLATION_BLOB.unpack_from(blob, 0)
-    domains = []
-    at = first
-    for _ in range(count):
-        if at + DOMAIN_BLOB.size > len(blob):
-            raise ValueError(f"domain description at {at} outside the {len(blob)}-byte blob")
-        level, cch, nxt, name_at = DOMAIN_BLOB.unpack_from(blob, at)
-        if name_at % 2 or name_at + 2 * cch > len(blob):
-            raise ValueError(f"domain name at {name_at} ({cch} chars) outside the blob")
-        name = blob[name_at : name_at + 2 * cch].decode("utf-16-le", "surrogatepass")
-        domains.append({"auth_level": level, "name": name, "offset": at, "next": nxt})
-        at = nxt
-    return {
-        "version": version,
-        "provider_type": ptype,
-        "wildcard": bool(wildcard),
-        "count": count,
-        "first": first,
-        "domains": domains,
-    }
+        return InstallationBlob(self.domains, self.wildcard).pack()
 
 
 # ---- describing a provider ----
@@ -179,9 +124,11 @@ def decode_napi_installation_blob(blob: bytes) -> Dict[str, Any]:
 
 def spec_from_class(cls: type, class_spec: Optional[str] = None) -> ProviderSpec:
     """The spec from a provider class: ``provider_id``, ``name``, ``namespace`` and, for
-    NS_EMAIL, optional ``domains``, ``wildcard`` and ``auth_level`` class attributes. The class
-    spec and the folder to put on sys.path come from where the class is defined (a class in a
-    script run as ``__main__`` is recorded under the script's file name)."""
+    NS_EMAIL, optional ``domains`` (names, ``name:secondary`` or :class:`nspv2.napi.Domain`),
+    ``wildcard`` and ``auth_level`` (the level of the domains named without one, primary by
+    default) class attributes. The class spec and the folder to put on sys.path come from
+    where the class is defined (a class in a script run as ``__main__`` is recorded under the
+    script's file name)."""
     guid = getattr(cls, "provider_id", None)
     if guid is None:
         raise RegistrationError(
@@ -203,18 +150,22 @@ def spec_from_class(cls: type, class_spec: Optional[str] = None) -> ProviderSpec
         class_spec = f"{module}:{cls.__qualname__}"
         if path_root is not None and not _importable_from_sys_path(path_root):
             python_path = (str(path_root),)
-    domains = getattr(cls, "domains", ()) or ()
-    if isinstance(domains, str):
-        domains = (domains,)
+    try:
+        blob = InstallationBlob.of(
+            getattr(cls, "domains", ()) or (),
+            bool(getattr(cls, "wildcard", False)),
+            ProviderLevel(getattr(cls, "auth_level", ProviderLevel.ProviderLevel_Primary)),
+        )
+    except ValueError as exc:
+        raise RegistrationError(f"{cls.__qualname__}.domains: {exc}") from exc
     return ProviderSpec(
         provider_id=uuid.UUID(str(guid)),
         name=str(getattr(cls, "name", cls.__qualname__)),
         namespace=int(getattr(cls, "namespace", 0)),
         class_spec=class_spec,
         python_path=python_path,
-        domains=tuple(str(d) for d in domains),
-        wildcard=bool(getattr(cls, "wildcard", False)),
-        auth_level=int(getattr(cls, "auth_level", ProviderLevel_Primary)),
+        domains=blob.domains,
+        wildcard=blob.wildcard,
     )
 
 
@@ -470,7 +421,7 @@ def _check32(rc: int, what: str) -> None:
         raise WinsockError(native.winsock.WSAGetLastError())
 
 
-def _call32(op: str, spec: ProviderSpec, path: str, enable: bool = True) -> None:
+def _call32(op: str, spec: ProviderSpec, enable: bool = True) -> None:
     ffi, lib, native = _catalog32()
     guid = ffi.new("GUID32 *")
     ffi.memmove(guid, spec.provider_id.bytes_le, 16)
@@ -483,7 +434,7 @@ def _call32(op: str, spec: ProviderSpec, path: str, enable: bool = True) -> None
             keep = ffi.new("unsigned char[]", data) if data else ffi.NULL
             blob.cbSize = len(data)
             blob.pBlobData = keep
-            rc = lib.WSCInstallNameSpaceEx32(spec.name, path, spec.namespace, 1, guid, blob)
+            rc = lib.WSCInstallNameSpaceEx32(spec.name, "", spec.namespace, 1, guid, blob)
         elif op == "uninstall":
             rc = lib.WSCUnInstallNameSpace32(guid)
         else:
@@ -492,16 +443,19 @@ def _call32(op: str, spec: ProviderSpec, path: str, enable: bool = True) -> None
 
 
 def _catalog_call(action: Callable[[], None], what: str) -> None:
+    """Runs a catalog change; the codes Windows gives a process without administrator rights
+    become :class:`AccessDenied` (WSANO_RECOVERY is also "already installed" for an install:
+    :func:`install` tells the two apart)."""
     try:
         action()
     except WinsockError as exc:
-        if exc.code in (WSAEACCES, ERROR_ACCESS_DENIED):
+        if exc.code in (WSAEACCES, ERROR_ACCESS_DENIED, WSANO_RECOVERY):
             raise AccessDenied(f"{what}: {ELEVATE}") from exc
         raise
 
 
-def provider_path() -> str:
-    return str(_native.provider_library())
+def _installed(provider_id: uuid.UUID) -> bool:
+    return any(e.provider_id == provider_id for e in catalog.entries())
 
 
 def install(
@@ -512,38 +466,35 @@ def install(
     write_configuration: bool = True,
     at_logon: bool = False,
     unit_dir: Optional[Path] = None,
-    path: Optional[str] = None,
 ) -> List[str]:
     """Installs ``spec``: configuration, catalog entry (both catalogs on 64-bit Windows), the
     host's Python record and, with ``at_logon``, the logon start. Returns what it did, a line
     each."""
     done: List[str] = []
-    library = path or provider_path()
     if write_configuration and spec.class_spec is not None:
         done.append(f"configuration: {write_config(spec, config_file, user)}")
     try:
         _catalog_call(
             lambda: catalog.install(
-                spec.provider_id,
-                spec.name,
-                spec.namespace,
-                path=library,
-                provider_specific=spec.blob(),
+                spec.provider_id, spec.name, spec.namespace, provider_specific=spec.blob()
             ),
             "WSCInstallNameSpaceEx",
         )
-    except WinsockError as exc:
-        if exc.code == WSAEINVAL and any(
-            e.provider_id == spec.provider_id for e in catalog.entries()
-        ):
+    except AccessDenied as exc:
+        if _installed(spec.provider_id):
             raise RegistrationError(
                 f"{{{spec.provider_id}}} is already in the Winsock catalog; use `reinstall` "
                 f"(or `uninstall` first)"
             ) from exc
         raise
-    done.append(f"catalog: {{{spec.provider_id}}} {spec.name!r} -> {library}")
+    done.append(f"catalog: {{{spec.provider_id}}} {spec.name!r} {_routing(spec)}")
+    if spec.namespace == NS_EMAIL and not spec.domains and not spec.wildcard:
+        done.append(
+            "catalog: warning: no domain and no wildcard, so Winsock routes no name to this "
+            "NS_EMAIL provider; add --domain NAME or --wildcard"
+        )
     if _is_64bit_windows():
-        _catalog_call(lambda: _call32("install", spec, library), "WSCInstallNameSpaceEx32")
+        _catalog_call(lambda: _call32("install", spec), "WSCInstallNameSpaceEx32")
         done.append("catalog (32-bit): installed")
     if WINDOWS:
         try:
@@ -553,6 +504,17 @@ def install(
     if at_logon:
         done.append(f"logon: {register_logon(spec.provider_id, config_file, unit_dir)}")
     return done
+
+
+def _routing(spec: ProviderSpec) -> str:
+    """The namespace and, for NS_EMAIL, the domains, as install and list show them."""
+    try:
+        text = Namespace(spec.namespace).name
+    except ValueError:
+        text = str(spec.namespace)
+    if spec.namespace == NS_EMAIL:
+        text += f" ({InstallationBlob(spec.domains, spec.wildcard).describe()})"
+    return text
 
 
 def uninstall(
@@ -577,7 +539,7 @@ def uninstall(
             raise
     if _is_64bit_windows():
         try:
-            _catalog_call(lambda: _call32("uninstall", spec, ""), "WSCUnInstallNameSpace32")
+            _catalog_call(lambda: _call32("uninstall", spec), "WSCUnInstallNameSpace32")
         except WinsockError:
             pass  # not in the 32-bit catalog: nothing to remove
     if remove_config(spec.provider_id, config_file, user):
@@ -609,7 +571,7 @@ def enable(spec: ProviderSpec, enabled: bool = True) -> List[str]:
         raise
     if _is_64bit_windows():
         try:
-            _catalog_call(lambda: _call32("enable", spec, "", enabled), "WSCEnableNSProvider32")
+            _catalog_call(lambda: _call32("enable", spec, enabled), "WSCEnableNSProvider32")
         except WinsockError:
             pass
     return [f"catalog: {{{spec.provider_id}}} {'enabled' if enabled else 'disabled'}"]
@@ -623,13 +585,14 @@ class Listed:
     ours: bool
     configured: bool
     class_spec: Optional[str] = None
-    domains: Tuple[str, ...] = field(default=())
+    #: NS_EMAIL: the installation blob's domains and wildcard (:meth:`InstallationBlob.describe`).
+    routing: Optional[str] = None
 
 
 def listing(config_file: Optional[str] = None) -> List[Listed]:
-    """Every catalog provider; ours are those whose path is our provider library or whose GUID
-    is configured."""
-    library = os.path.normcase(os.path.realpath(provider_path()))
+    """Every catalog provider; ours are those whose GUID is configured, and the built-in example
+    provider. (The catalog entry itself says nothing of nspv2: like Microsoft's sample, nspv2
+    installs with an empty library path.)"""
     configured: Dict[uuid.UUID, Optional[str]] = {}
     with _suppress_os():
         for guid in configured_ids(config_file):
@@ -638,80 +601,29 @@ def listing(config_file: Optional[str] = None) -> List[Listed]:
             except config.ConfigError:
                 configured[guid] = None
     rows = []
-    paths = catalog_paths()
     for entry in catalog.entries():
-        path = paths.get(entry.provider_id)
-        by_path = bool(path) and os.path.normcase(os.path.realpath(str(path))) == library
-        domains: Tuple[str, ...] = ()
-        if entry.namespace == NS_EMAIL and len(entry.provider_specific) >= INSTALLATION_BLOB.size:
-            with _suppress_value():
-                decoded = decode_napi_installation_blob(entry.provider_specific)
-                domains = tuple(d["name"] for d in decoded["domains"])
         rows.append(
             Listed(
                 entry,
-                ours=by_path or entry.provider_id in configured,
+                ours=entry.provider_id in configured or entry.provider_id in config.BUILTIN,
                 configured=entry.provider_id in configured,
                 class_spec=configured.get(entry.provider_id),
-                domains=domains,
+                routing=_describe_blob(entry.provider_specific)
+                if entry.namespace == NS_EMAIL
+                else None,
             )
         )
     return rows
 
 
-#: Where ws2_32 keeps the namespace catalog (one subkey per entry, values ProviderId and
-#: LibraryPath); Catalog_Entries64 on 64-bit Windows.
-WINSOCK_CATALOG_KEY = r"SYSTEM\CurrentControlSet\Services\WinSock2\Parameters\NameSpace_Catalog5"
-
-
-def catalog_paths() -> Dict[uuid.UUID, str]:
-    """GUID -> library path of every catalog entry (WSAEnumNameSpaceProvidersExW does not say):
-    the registry on Windows, the stand-in's catalog file (NSPV2_STANDIN_CATALOG) elsewhere."""
-    found: Dict[uuid.UUID, str] = {}
-    if WINDOWS and not os.environ.get("NSPV2_WINSOCK_LIBRARY"):
-        winreg = _winreg()
-
-        sub = "Catalog_Entries64" if struct.calcsize("P") == 8 else "Catalog_Entries"
-        try:
-            with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, f"{WINSOCK_CATALOG_KEY}\\{sub}") as key:
-                i = 0
-                while True:
-                    try:
-                        name = winreg.EnumKey(key, i)
-                    except OSError:
-                        break
-                    i += 1
-                    with _suppress_os(), winreg.OpenKey(key, name) as entry:
-                        raw = winreg.QueryValueEx(entry, "ProviderId")[0]
-                        path = str(winreg.QueryValueEx(entry, "LibraryPath")[0])
-                        found[uuid.UUID(bytes_le=bytes(raw))] = os.path.expandvars(path)
-        except OSError:
-            pass
-        return found
-    file = os.environ.get("NSPV2_STANDIN_CATALOG")
-    if not file:
-        return found
+def _describe_blob(blob: bytes) -> str:
+    """An NS_EMAIL entry's routing, from its installation blob, as ``list`` shows it."""
+    if not blob:
+        return "no installation blob: Winsock routes no name to it"
     try:
-        lines = Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return found
-    for line in lines:
-        fields = line.split()
-        if len(fields) != 8 or fields[0] != "ns" or fields[6] == "-":
-            continue
-        with _suppress_value():
-            units = [int(fields[6][i : i + 4], 16) for i in range(0, len(fields[6]), 4)]
-            raw = b"".join(struct.pack("<H", u) for u in units)
-            found[uuid.UUID(fields[1].strip("{}"))] = raw.decode("utf-16-le", "surrogatepass")
-    return found
-
-
-class _suppress_value:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        return exc[0] is not None and issubclass(exc[0], (ValueError, struct.error))
+        return InstallationBlob.unpack(blob).describe()
+    except ValueError as exc:
+        return f"malformed installation blob: {exc}"
 
 
 # ---- the host: its Python, and starting it at logon ----
@@ -889,9 +801,18 @@ def add_spec_arguments(parser: argparse.ArgumentParser, with_class: bool = True)
     parser.add_argument("--name", help="the catalog identifier")
     parser.add_argument("--namespace", type=namespace_arg, help="NS_* name or number")
     parser.add_argument(
-        "--domain", action="append", default=[], help="NS_EMAIL: a domain it answers for"
+        "--domain",
+        action="append",
+        default=[],
+        metavar="NAME[:LEVEL]",
+        help="NS_EMAIL: a domain Winsock routes to it, LEVEL primary (the default), secondary "
+        "or none; repeat for more",
     )
-    parser.add_argument("--wildcard", action="store_true", help="NS_EMAIL: fSupportsWildCard")
+    parser.add_argument(
+        "--wildcard",
+        action="store_true",
+        help="NS_EMAIL: fSupportsWildCard, also names no provider claims (and names with no @)",
+    )
 
 
 def add_location_arguments(parser: argparse.ArgumentParser) -> None:
@@ -923,7 +844,10 @@ def spec_from_args(args: argparse.Namespace, cls: Optional[type] = None) -> Prov
     if args.namespace is not None:
         changes["namespace"] = args.namespace
     if args.domain:
-        changes["domains"] = tuple(args.domain)
+        try:
+            changes["domains"] = InstallationBlob.of(args.domain).domains
+        except ValueError as exc:
+            raise RegistrationError(f"--domain: {exc}") from exc
     if args.wildcard:
         changes["wildcard"] = True
     if changes:
@@ -1002,8 +926,8 @@ def run_list(args: argparse.Namespace, cls: Optional[type] = None) -> int:
         mark = "*" if row.ours else " "
         state = "enabled" if e.active else "disabled"
         extra = f" [{row.class_spec}]" if row.class_spec else ""
-        if row.domains:
-            extra += f" domains: {', '.join(row.domains)}"
+        if row.routing:
+            extra += f" {row.routing}"
         print(f"{mark} {{{e.provider_id}}} {ns:<10} {state:<8} {e.identifier}{extra}")
     return 0
 

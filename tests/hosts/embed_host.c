@@ -4,8 +4,14 @@
  * as a client through WSALookupServiceBeginW/NextW/End.
  *
  *   embed_host --winsock LIB --provider LIB [--config FILE] --guid GUID [--guid GUID ...]
- *              [--namespace N] [--lookup NAME ...] [--close-stdio] [--sessions NAME]
- *              [--reload] [--threads N --iterations M]
+ *              [--namespace N] [--blob HEX] [--lookup NAME ...] [--close-stdio]
+ *              [--sessions NAME] [--reload] [--threads N --iterations M]
+ *
+ * Each GUID is installed in namespace N with the provider-specific blob HEX (for NS_EMAIL the
+ * installation blob that routes names to it), as Microsoft's sample installs: no library path.
+ * Queries carry the service class SVCID_HOSTNAME, as nspv2's own clients do, and lookups ask
+ * with LUP_NON_AUTHORITATIVE, so that every provider a name routes to is asked (an NS_EMAIL
+ * lookup would otherwise stop at the first that answers) and each gets its client sessions.
  *
  * Output (stdout), one line each:
  *   result NAME: instance=... comment=... context=... ns=N flags=N addrs=[...] blob=LEN/FNV efault=K
@@ -35,6 +41,8 @@ static struct nspv2_api api;
 
 static int quiet; /* stdout is closed: print nothing */
 static DWORD name_space = NS_ALL;
+static BLOB install_blob;
+static GUID service_class = SVCID_HOSTNAME;
 static const char *names[MAX_NAMES];
 static int nnames;
 static int iterations = 1;
@@ -152,8 +160,9 @@ static int lookup(const char *name, char **text)
     memset(&qs, 0, sizeof qs);
     qs.dwSize = sizeof qs;
     qs.lpszServiceInstanceName = wname;
+    qs.lpServiceClassId = &service_class;
     qs.dwNameSpace = name_space;
-    DWORD flags = LUP_RETURN_ALL;
+    DWORD flags = LUP_RETURN_ALL | LUP_NON_AUTHORITATIVE;
     if (api.WSALookupServiceBeginW(&qs, flags, &h) == SOCKET_ERROR) {
         fprintf(f, "error %s: %d\n", name, api.WSAGetLastError());
         free(wname);
@@ -257,6 +266,7 @@ static int set_service(int index, const GUID *guid)
     memset(&qs, 0, sizeof qs);
     qs.dwSize = sizeof qs;
     qs.lpszServiceInstanceName = wname;
+    qs.lpServiceClassId = &service_class;
     qs.dwNameSpace = name_space;
     qs.lpNSProviderId = &id;
     api.WSASetLastError(0);
@@ -290,8 +300,9 @@ static int sessions(const char *open_name, const GUID *guids, int nguids)
     memset(&qs, 0, sizeof qs);
     qs.dwSize = sizeof qs;
     qs.lpszServiceInstanceName = wname;
+    qs.lpServiceClassId = &service_class;
     qs.dwNameSpace = name_space;
-    int rc = api.WSALookupServiceBeginW(&qs, LUP_RETURN_ALL, &h);
+    int rc = api.WSALookupServiceBeginW(&qs, LUP_RETURN_ALL | LUP_NON_AUTHORITATIVE, &h);
     say("client b begin %s: rc=%d\n", open_name, rc);
     if (rc != 0) {
         failed = 1;
@@ -319,11 +330,11 @@ static int advertise(const GUID *guids, int nguids, int install)
         GUID id = guids[i];
         NSPV2_ROUTINE routine;
         if (install) {
-            WCHAR *ident = widen("embed-test"), *path = widen("_provider.so");
-            if (api.WSCInstallNameSpaceEx(ident, path, name_space, 1, &id, NULL) == SOCKET_ERROR)
+            WCHAR *ident = widen("embed-test"), no_path[1] = {0};
+            if (api.WSCInstallNameSpaceEx(ident, no_path, name_space, 1, &id, &install_blob) ==
+                SOCKET_ERROR)
                 say("install %d: error %d\n", i, api.WSAGetLastError());
             free(ident);
-            free(path);
         }
         memset(&routine, 0, sizeof routine);
         api.WSASetLastError(0);
@@ -383,6 +394,13 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(arg, "--namespace") == 0)
             name_space = (DWORD)strtoul(value, NULL, 0);
+        else if (strcmp(arg, "--blob") == 0) {
+            free(install_blob.pBlobData);
+            if (nspv2_parse_hex(value, &install_blob.pBlobData, &install_blob.cbSize) != 0) {
+                fprintf(stderr, "embed_host: --blob %s is not hex\n", value);
+                return 2;
+            }
+        }
         else if (strcmp(arg, "--lookup") == 0 && nnames < MAX_NAMES)
             names[nnames++] = value;
         else if (strcmp(arg, "--sessions") == 0)

@@ -43,6 +43,8 @@ static GUID k_guid_a = {0x6e1c2a01, 0x1111, 0x4a4a, {0x80, 1, 2, 3, 4, 5, 6, 0xa
 static GUID k_guid_b = {0x6e1c2a01, 0x2222, 0x4b4b, {0x80, 1, 2, 3, 4, 5, 6, 0xb}};
 static GUID k_guid_bad = {0x6e1c2a01, 0x3333, 0x4c4c, {0x80, 1, 2, 3, 4, 5, 6, 0xc}};
 static GUID k_guid_file = {0x6e1c2a01, 0x4444, 0x4d4d, {0x80, 1, 2, 3, 4, 5, 6, 0xd}};
+static GUID k_guid_never = {0x6e1c2a01, 0x8888, 0x4e4e, {0x80, 1, 2, 3, 4, 5, 6, 0xe}};
+static GUID k_service_class = SVCID_HOSTNAME;
 
 static WCHAR *wide(const char *s)
 {
@@ -72,6 +74,7 @@ static void restrictions(WSAQUERYSETW *q, const char *name, DWORD name_space, GU
     memset(q, 0, sizeof *q);
     q->dwSize = sizeof *q;
     q->lpszServiceInstanceName = name ? wide(name) : NULL;
+    q->lpServiceClassId = &k_service_class;
     q->dwNameSpace = name_space;
     q->lpNSProviderId = provider;
 }
@@ -230,16 +233,24 @@ static INT WINAPI bad_end(HANDLE lookup)
     return NO_ERROR;
 }
 
+/* A routine table with the three callbacks WSAAdvertiseProvider requires and no others. */
+static NSPV2_ROUTINE lookup_routine(LPNSPV2LOOKUPSERVICEBEGIN begin,
+                                    LPNSPV2LOOKUPSERVICENEXTEX next, LPNSPV2LOOKUPSERVICEEND end)
+{
+    NSPV2_ROUTINE routine;
+    memset(&routine, 0, sizeof routine);
+    routine.cbSize = sizeof routine;
+    routine.dwMajorVersion = NSPV2_ROUTINE_MAJOR_VERSION;
+    routine.NSPv2LookupServiceBegin = begin;
+    routine.NSPv2LookupServiceNextEx = next;
+    routine.NSPv2LookupServiceEnd = end;
+    return routine;
+}
+
 static void test_violations(void)
 {
     int before = g_failures;
-    NSPV2_ROUTINE bad;
-    memset(&bad, 0, sizeof bad);
-    bad.cbSize = sizeof bad;
-    bad.dwMajorVersion = 2;
-    bad.NSPv2LookupServiceBegin = bad_begin;
-    bad.NSPv2LookupServiceNextEx = bad_next;
-    bad.NSPv2LookupServiceEnd = bad_end;
+    NSPV2_ROUTINE bad = lookup_routine(bad_begin, bad_next, bad_end);
     CHECK(WSCInstallNameSpaceEx(wide("bad"), wide("bad.so"), NS_NBP, 1, &k_guid_bad, NULL) == 0);
     CHECK(WSAAdvertiseProvider(&k_guid_bad, &bad) == NO_ERROR);
     StandinSetAsyncTimeout(200);
@@ -289,6 +300,149 @@ static void test_violations(void)
     CHECK(WSAUnadvertiseProvider(&k_guid_bad) == NO_ERROR);
     CHECK(WSCUnInstallNameSpace(&k_guid_bad) == NO_ERROR);
     section("violations", before);
+}
+
+/* ---- NS_EMAIL routing: three providers of one routine, told apart by their GUID ---- */
+
+enum { MAIL_PRIMARY, MAIL_SECONDARY, MAIL_WILDCARD, MAIL_PROVIDERS };
+static GUID k_mail[MAIL_PROVIDERS] = {
+    {0x6e1c2a02, 0x0001, 0x4f4f, {0x80, 1, 2, 3, 4, 5, 6, 1}},
+    {0x6e1c2a02, 0x0002, 0x4f4f, {0x80, 1, 2, 3, 4, 5, 6, 2}},
+    {0x6e1c2a02, 0x0003, 0x4f4f, {0x80, 1, 2, 3, 4, 5, 6, 3}},
+};
+
+/* Installation blobs (nsemail.h, little-endian): x.test at ProviderLevel_Primary (byte 20 is
+ * AuthLevel), and a wildcard provider with no domain. */
+#define LE32(v) (BYTE)(v), (BYTE)((v) >> 8), (BYTE)((v) >> 16), (BYTE)((v) >> 24)
+static const BYTE k_blob_x_test[] = {
+    LE32(1), LE32(ProviderType_Application), LE32(0), LE32(1), LE32(20),
+    LE32(ProviderLevel_Primary), LE32(6), LE32(0), LE32(36),
+    'x', 0, '.', 0, 't', 0, 'e', 0, 's', 0, 't', 0, 0, 0, 0, 0};
+static const BYTE k_blob_wildcard[] = {LE32(1), LE32(ProviderType_Application), LE32(1), LE32(0),
+                                       LE32(0)};
+
+struct mail_lookup {
+    GUID provider;
+    int left;
+};
+
+/* "nobody@..." is known to none; the primary knows "empty@..." but has no result for it. */
+static INT WINAPI mail_begin(LPGUID provider, LPWSAQUERYSET2W q, DWORD flags, LPVOID arg,
+                             LPHANDLE lookup)
+{
+    (void)flags, (void)arg;
+    const WCHAR *name = q->lpszServiceInstanceName;
+    if (name && name[0] == 'n') {
+        WSASetLastError(WSASERVICE_NOT_FOUND);
+        return SOCKET_ERROR;
+    }
+    struct mail_lookup *lk = malloc(sizeof *lk);
+    if (lk == NULL) {
+        WSASetLastError(WSA_NOT_ENOUGH_MEMORY);
+        return SOCKET_ERROR;
+    }
+    lk->provider = *provider;
+    lk->left = !(name && name[0] == 'e' && memcmp(provider, &k_mail[MAIL_PRIMARY], sizeof(GUID)) == 0);
+    *lookup = lk;
+    return NO_ERROR;
+}
+
+/* One result naming the provider in lpNSProviderId, then WSA_E_NO_MORE. */
+static VOID WINAPI mail_next(HANDLE call, HANDLE lookup, DWORD flags, LPDWORD length,
+                             LPWSAQUERYSET2W r)
+{
+    struct mail_lookup *lk = lookup;
+    (void)flags;
+    if (lk->left == 0) {
+        WSAProviderCompleteAsyncCall(call, WSA_E_NO_MORE);
+        return;
+    }
+    if (*length < sizeof *r + sizeof(GUID)) {
+        *length = sizeof *r + sizeof(GUID);
+        WSAProviderCompleteAsyncCall(call, WSAEFAULT);
+        return;
+    }
+    minimal_result(r);
+    r->lpNSProviderId = (LPGUID)(void *)(r + 1);
+    *r->lpNSProviderId = lk->provider;
+    lk->left--;
+    WSAProviderCompleteAsyncCall(call, NO_ERROR);
+}
+
+static INT WINAPI mail_end(HANDLE lookup)
+{
+    free(lookup);
+    return NO_ERROR;
+}
+
+/* The providers that answer `name` in NS_EMAIL, as indexes into k_mail, in answer order; -1 if
+ * Begin fails (its error in *error). */
+static int mail_answers(const char *name, DWORD flags, int *answered, INT *error)
+{
+    WSAQUERYSETW q;
+    HANDLE h;
+    restrictions(&q, name, NS_EMAIL, NULL);
+    *error = NO_ERROR;
+    if (WSALookupServiceBeginW(&q, flags, &h) != NO_ERROR) {
+        *error = WSAGetLastError();
+        return -1;
+    }
+    int n = 0;
+    WSAQUERYSETW *r;
+    DWORD length;
+    while (next_result(h, 0, &r, &length) == NO_ERROR) {
+        for (int i = 0; i < MAIL_PROVIDERS && n < 8; i++)
+            if (r->lpNSProviderId && memcmp(r->lpNSProviderId, &k_mail[i], sizeof(GUID)) == 0)
+                answered[n++] = i;
+        free(r);
+    }
+    CHECK(WSALookupServiceEnd(h) == NO_ERROR);
+    return n;
+}
+
+static void test_email_routing(void)
+{
+    int before = g_failures;
+    NSPV2_ROUTINE mail = lookup_routine(mail_begin, mail_next, mail_end);
+    BYTE secondary[sizeof k_blob_x_test], misaligned[sizeof k_blob_x_test];
+    memcpy(secondary, k_blob_x_test, sizeof secondary);
+    secondary[20] = ProviderLevel_Secondary;
+    memcpy(misaligned, k_blob_x_test, sizeof misaligned);
+    misaligned[16] = 22;                     /* OffsetFirstDomain not on a 4-byte boundary */
+    BLOB blobs[MAIL_PROVIDERS] = {{sizeof k_blob_x_test, (BYTE *)k_blob_x_test},
+                                  {sizeof secondary, secondary},
+                                  {sizeof k_blob_wildcard, (BYTE *)k_blob_wildcard}};
+    BLOB bad = {sizeof misaligned, misaligned};
+    CHECK(WSCInstallNameSpaceEx(wide("mail"), wide(""), NS_EMAIL, 1, &k_mail[0], &bad) ==
+              SOCKET_ERROR && WSAGetLastError() == WSAEINVAL);
+    for (int i = MAIL_PROVIDERS - 1; i >= 0; i--) {      /* the primary last in the catalog */
+        CHECK(WSCInstallNameSpaceEx(wide("mail"), wide(""), NS_EMAIL, 1, &k_mail[i], &blobs[i]) ==
+              NO_ERROR);
+        CHECK(WSAAdvertiseProvider(&k_mail[i], &mail) == NO_ERROR);
+    }
+    int got[8];
+    INT error;
+    CHECK(mail_answers("a@x.test", 0, got, &error) == 1 && got[0] == MAIL_PRIMARY);
+    CHECK(mail_answers("a@X.TEST", LUP_NON_AUTHORITATIVE, got, &error) == 3 &&
+          got[0] == MAIL_PRIMARY && got[1] == MAIL_SECONDARY && got[2] == MAIL_WILDCARD);
+    CHECK(mail_answers("empty@x.test", 0, got, &error) == 1 && got[0] == MAIL_SECONDARY);
+    CHECK(mail_answers("a@y.test", 0, got, &error) == 1 && got[0] == MAIL_WILDCARD);
+    CHECK(mail_answers("host.x.test", LUP_NON_AUTHORITATIVE, got, &error) == 1 &&
+          got[0] == MAIL_WILDCARD);
+    CHECK(mail_answers("nobody@x.test", 0, got, &error) == -1 && error == WSASERVICE_NOT_FOUND);
+    CHECK(WSAUnadvertiseProvider(&k_mail[MAIL_PRIMARY]) == NO_ERROR);    /* unavailable */
+    CHECK(mail_answers("a@x.test", 0, got, &error) == 1 && got[0] == MAIL_SECONDARY);
+    WSAQUERYSETW q;
+    HANDLE h;
+    restrictions(&q, "a@x.test", NS_EMAIL, NULL);
+    CHECK(WSALookupServiceBeginW(&q, 0, &h) == NO_ERROR);
+    CHECK(WSALookupServiceEnd(h) == NO_ERROR);            /* ended before any result */
+    for (int i = 0; i < MAIL_PROVIDERS; i++) {
+        if (i != MAIL_PRIMARY)
+            CHECK(WSAUnadvertiseProvider(&k_mail[i]) == NO_ERROR);
+        CHECK(WSCUnInstallNameSpace(&k_mail[i]) == NO_ERROR);
+    }
+    section("email routing", before);
 }
 
 /* ---- threads ---- */
@@ -571,7 +725,7 @@ int main(int argc, char **argv)
     CHECK(WSCInstallNameSpaceEx(wide("cprovider B"), wide("cprovider.so"), NS_NIS, 1, &k_guid_b,
                                 NULL) == NO_ERROR);
     CHECK(WSCInstallNameSpaceEx(wide("again"), wide("x"), NS_DNS, 1, &k_guid_a, NULL) ==
-              SOCKET_ERROR && WSAGetLastError() == WSAEINVAL);
+              SOCKET_ERROR && WSAGetLastError() == WSANO_RECOVERY);    /* already installed */
     CHECK(WSCInstallNameSpaceEx(NULL, wide("x"), NS_DNS, 1, &k_guid_bad, NULL) == SOCKET_ERROR &&
           WSAGetLastError() == WSAEINVAL);
     CHECK(WSCInstallNameSpaceEx(wide("x"), wide("x"), NS_DNS, 1, NULL, NULL) == SOCKET_ERROR &&
@@ -581,13 +735,20 @@ int main(int argc, char **argv)
     CHECK(WSAAdvertiseProvider(&k_guid_a, &broken) == SOCKET_ERROR &&
           WSAGetLastError() == WSAEINVAL);
     broken = routine;
-    broken.dwMajorVersion = 1;
-    CHECK(WSAAdvertiseProvider(&k_guid_a, &broken) == SOCKET_ERROR);
+    broken.dwMajorVersion = 2;               /* no page describes an NSPV2_ROUTINE 2.x */
+    CHECK(WSAAdvertiseProvider(&k_guid_a, &broken) == SOCKET_ERROR &&
+          WSAGetLastError() == WSAEINVAL);
+    CHECK(WSAAdvertiseProvider(&k_guid_never, &routine) == SOCKET_ERROR &&
+          WSAGetLastError() == WSAEINVALIDPROVIDER);            /* not installed */
     broken = routine;
     broken.cbSize = 8;
     CHECK(WSAAdvertiseProvider(&k_guid_a, &broken) == SOCKET_ERROR);
     CHECK(WSAAdvertiseProvider(NULL, &routine) == SOCKET_ERROR && WSAGetLastError() == WSAEINVAL);
     CHECK(WSAAdvertiseProvider(&k_guid_a, NULL) == SOCKET_ERROR && WSAGetLastError() == WSAEINVAL);
+    broken = routine;
+    broken.dwMinorVersion = 3;               /* a later 1.x: the same interface */
+    CHECK(WSAAdvertiseProvider(&k_guid_a, &broken) == NO_ERROR);
+    CHECK(WSAUnadvertiseProvider(&k_guid_a) == NO_ERROR);
     CHECK(WSAAdvertiseProvider(&k_guid_a, &routine) == NO_ERROR);
     CHECK(WSAAdvertiseProvider(&k_guid_a, &routine) == SOCKET_ERROR &&
           WSAGetLastError() == WSAEINVAL);
@@ -644,6 +805,9 @@ int main(int argc, char **argv)
     restrictions(&q, "alpha.test", NS_DNS, NULL);
     q.dwNumberOfCsAddrs = 2;
     CHECK(WSALookupServiceBeginW(&q, 0, &h) == SOCKET_ERROR && WSAGetLastError() == WSAEINVAL);
+    restrictions(&q, "alpha.test", NS_DNS, NULL);
+    q.lpServiceClassId = NULL;               /* required by WSALookupServiceBegin's page */
+    CHECK(WSALookupServiceBeginW(&q, 0, &h) == SOCKET_ERROR && WSAGetLastError() == WSAEINVAL);
     CHECK(WSALookupServiceNextW((HANDLE)(uintptr_t)0x4c00000100000001ull, 0, &length, NULL) ==
               SOCKET_ERROR && WSAGetLastError() == WSA_INVALID_HANDLE);
     CHECK(WSALookupServiceNextW((HANDLE)(uintptr_t)12345, 0, &length, NULL) == SOCKET_ERROR &&
@@ -665,8 +829,7 @@ int main(int argc, char **argv)
     CHECK(WSALookupServiceNextW(h, 0, &length, NULL) == SOCKET_ERROR &&
           WSAGetLastError() == WSA_INVALID_HANDLE);
     CHECK(WSAProviderCompleteAsyncCall(NULL, 0) == SOCKET_ERROR &&
-          WSAGetLastError() == WSA_INVALID_HANDLE);
-    StandinResetViolations();               /* that completion was a deliberate violation */
+          WSAGetLastError() == WSAEINVAL);   /* the function's page: WSAEINVAL for NULL */
     CHECK(WSASetServiceW(NULL, RNRSERVICE_REGISTER, 0) == SOCKET_ERROR &&
           WSAGetLastError() == WSAEFAULT);
     CHECK(WSAEnumNameSpaceProvidersExW(NULL, NULL) == SOCKET_ERROR &&
@@ -679,6 +842,7 @@ int main(int argc, char **argv)
           WSAGetLastError() == WSAEOPNOTSUPP);
     section("setservice", before);
 
+    test_email_routing();
     test_end_during_next();
     test_threads();
     test_clients();

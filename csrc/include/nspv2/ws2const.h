@@ -269,14 +269,23 @@
 #endif
 
 /* @group Version -: Version numbers. */
+/* NSPV2_ROUTINE's dwMajorVersion.dwMinorVersion: 1.0, what Microsoft's NSPv2 SDK sample
+ * (SampleProvider.c) advertises, the only provider known to have run on Windows. */
 #ifndef NSPV2_ROUTINE_MAJOR_VERSION
-#define NSPV2_ROUTINE_MAJOR_VERSION 2
+#define NSPV2_ROUTINE_MAJOR_VERSION 1
 #endif
 #ifndef NSPV2_ROUTINE_MINOR_VERSION
 #define NSPV2_ROUTINE_MINOR_VERSION 0
 #endif
 #ifndef NAPI_CURRENT_VERSION
 #define NAPI_CURRENT_VERSION 1
+#endif
+
+/* @group ServiceClass GUID: Service class GUIDs (svcguid.h), as GUID initializers. */
+/* SVCID_HOSTNAME: the class of "resolve this name to its addresses", which is what nspv2's
+ * clients ask (nspv2.lookup, the CLI, the native host) in every namespace, NS_EMAIL included. */
+#ifndef SVCID_HOSTNAME
+#define SVCID_HOSTNAME {0x0002A800, 0x0000, 0x0000, {0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46}}
 #endif
 
 #endif

@@ -149,6 +149,13 @@ typedef enum _NAPI_PROVIDER_TYPE {
     ProviderType_Service = 2
 } NAPI_PROVIDER_TYPE;
 
+/* AuthLevel of a domain: the provider's authority for it. */
+typedef enum _NAPI_PROVIDER_LEVEL {
+    ProviderLevel_None = 0,
+    ProviderLevel_Secondary = 1,
+    ProviderLevel_Primary = 2
+} NAPI_PROVIDER_LEVEL;
+
 typedef struct _NAPI_DOMAIN_DESCRIPTION_BLOB {
     DWORD AuthLevel;
     DWORD cchDomainName;

@@ -1,6 +1,6 @@
 /* What a host that loads Winsock and the provider library itself needs (the native host, the C
  * test hosts, the benchmark driver): the functions it finds at run time, in one table with one
- * resolver, and GUID parsing, instead of a copy in each host. The functions' types are
+ * resolver, and GUID and hex parsing, instead of a copy in each host. The functions' types are
  * the SDK's (ws2api.h, standin.h, provider.h), listed once below as X(return, name, parameters).
  * C only: cffi does not read this file. */
 #ifndef NSPV2_WS2DYNAMIC_H
@@ -10,7 +10,9 @@
 #include "standin.h"
 #include "provider.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef _WIN32
@@ -25,6 +27,7 @@
     X(INT, WSAAdvertiseProvider, (const GUID *, LPCNSPV2_ROUTINE))                             \
     X(INT, WSAUnadvertiseProvider, (const GUID *))                                             \
     X(INT, WSCInstallNameSpaceEx, (LPWSTR, LPWSTR, DWORD, DWORD, LPGUID, LPBLOB))              \
+    X(INT, WSCUnInstallNameSpace, (LPGUID))                                                    \
     X(INT, WSALookupServiceBeginW, (LPWSAQUERYSETW, DWORD, LPHANDLE))                          \
     X(INT, WSALookupServiceNextW, (HANDLE, DWORD, LPDWORD, LPWSAQUERYSETW))                    \
     X(INT, WSALookupServiceEnd, (HANDLE))                                                      \
@@ -103,6 +106,33 @@ static inline int nspv2_parse_guid(const char *text, GUID *out)
     out->Data3 = (uint16_t)d[2];
     for (int i = 0; i < 8; i++)
         out->Data4[i] = (uint8_t)d[3 + i];
+    return 0;
+}
+
+/* Hex digits (a provider-specific catalog blob given on a command line) to bytes: 0 with *out
+ * malloc'd (NULL for ""), or -1 if `hex` is not an even number of hex digits. */
+static inline int nspv2_parse_hex(const char *hex, BYTE **out, ULONG *length)
+{
+    size_t n = strlen(hex);
+    *out = NULL;
+    *length = 0;
+    if (n % 2 != 0 || n / 2 > 0xFFFFFFFFu)
+        return -1;
+    if (n == 0)
+        return 0;
+    BYTE *bytes = (BYTE *)malloc(n / 2);
+    if (bytes == NULL)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        char pair[3] = {hex[2 * i], hex[2 * i + 1], 0};
+        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1])) {
+            free(bytes);
+            return -1;
+        }
+        bytes[i] = (BYTE)strtoul(pair, NULL, 16);
+    }
+    *out = bytes;
+    *length = (ULONG)(n / 2);
     return 0;
 }
 

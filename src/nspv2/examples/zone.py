@@ -5,6 +5,11 @@ Host names answer with their addresses; an alias (CNAME) answers with an alias r
 An email address that exists answers with one result per mail host of its domain (the address,
 its owner as the comment, the mail host's addresses on port 25). Anything else is
 WSASERVICE_NOT_FOUND. The zone is read from ``example.zone`` beside this module.
+
+Its NS_EMAIL installation blob (``domains``, ``wildcard``) is what makes Winsock route its names
+to it: primary for example.test, so ``alice@example.test`` comes to it first, and a wildcard
+provider, because its host names (``www.example.test``) have no ``@`` and so no domain part:
+Winsock gives such names to wildcard providers only.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ class ZoneProvider(Provider):
     name = "nspv2 example zone"
     namespace = NS_EMAIL
     provider_id = uuid.UUID("5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d21")
+    domains = ("example.test",)
+    wildcard = True
 
     def __init__(self, zone_file: Path = ZONE_FILE) -> None:
         self.records = read_zone(zone_file)
