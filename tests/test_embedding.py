@@ -560,6 +560,37 @@ def test_installed_native_host(installed: Dict[str, str]) -> None:
     assert "not-a-guid" in bad.stderr
 
 
+def test_native_host_names_the_guid_it_could_not_advertise(
+    installed: Dict[str, str], config: Path
+) -> None:
+    """nspv2-host names the provider it could not advertise by its GUID, the call that failed
+    and the likely fix: a GUID no configuration names, then one configured but not installed."""
+    unknown = subprocess.run(
+        [installed["host"], "--config", str(config), "--provider", MISSING],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=TIMEOUT,
+    )
+    assert unknown.returncode != 0, explain(unknown)
+    assert f"provider {{{MISSING.upper()}}} not advertised: NSPv2GetRoutine failed" in (
+        unknown.stderr
+    ), explain(unknown)
+    assert "no class is configured for the GUID" in unknown.stderr, explain(unknown)
+    uninstalled = subprocess.run(
+        [installed["host"], "--config", str(config), "--provider", ANSWERS],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=TIMEOUT,
+    )
+    assert uninstalled.returncode != 0, explain(uninstalled)
+    assert f"{{{ANSWERS.upper()}}} not advertised: WSAAdvertiseProvider failed" in (
+        uninstalled.stderr
+    ), explain(uninstalled)
+    assert "not installed in the Winsock catalog: add --install" in uninstalled.stderr
+
+
 def test_installed_native_host_replaces_its_catalog_entry(
     installed: Dict[str, str], tmp_path: Path
 ) -> None:

@@ -376,6 +376,22 @@ static int usage(void)
     return 2;
 }
 
+/* The likely fix for a provider NSPv2GetRoutine or WSAAdvertiseProvider refused. */
+static const char *advertise_hint(int advertising, int code)
+{
+    if (advertising && code == WSAEINVALIDPROVIDER)
+        return " (the GUID is not installed in the Winsock catalog: add --install NAME "
+               "--namespace N, or run `nspv2 install`)";
+    if (!advertising && code == WSAEINVALIDPROVIDER)
+        return " (no class is configured for the GUID: run `nspv2 install --provider "
+               "module:Class`, or name a file with --config)";
+    if (code == WSAEPROVIDERFAILEDINIT)
+        return " (its class could not be loaded: the line above says why)";
+    if (code == WSASYSNOTREADY)
+        return " (Python did not start: the line above says why)";
+    return "";
+}
+
 int main(int argc, char **argv)
 {
     GUID providers[MAX_PROVIDERS];
@@ -470,10 +486,22 @@ int main(int argc, char **argv)
                         api.WSAGetLastError());
             free(name);
         }
-        if (api.NSPv2GetRoutine(&providers[i], &routines[i]) == SOCKET_ERROR ||
-            api.WSAAdvertiseProvider(&providers[i], &routines[i]) == SOCKET_ERROR) {
-            fprintf(stderr, "nspv2-host: provider %d not advertised: Winsock error %d\n", i,
-                    api.WSAGetLastError());
+        const GUID *g = &providers[i];
+        int advertising = 0;
+        int rc = api.NSPv2GetRoutine(g, &routines[i]);
+        if (rc != SOCKET_ERROR) {
+            advertising = 1;
+            rc = api.WSAAdvertiseProvider(g, &routines[i]);
+        }
+        if (rc == SOCKET_ERROR) {
+            int code = api.WSAGetLastError();
+            fprintf(stderr,
+                    "nspv2-host: provider {%08lX-%04X-%04X-%02X%02X-%02X%02X%02X%02X%02X%02X} "
+                    "not advertised: %s failed with Winsock error %d%s\n",
+                    (unsigned long)g->Data1, g->Data2, g->Data3, g->Data4[0], g->Data4[1],
+                    g->Data4[2], g->Data4[3], g->Data4[4], g->Data4[5], g->Data4[6], g->Data4[7],
+                    advertising ? "WSAAdvertiseProvider" : "NSPv2GetRoutine", code,
+                    advertise_hint(advertising, code));
             failed = 1;
             break;
         }
