@@ -227,6 +227,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Runs the class through nspv2.check's conformance suite and prints every finding."""
+    from . import check
+
+    folder = os.path.abspath(args.path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    entry = config.ProviderConfig(uuid.uuid4(), args.provider, (), "nspv2 check")
+    provider = config.load_class(entry)()
+    findings = check.Checker(provider, args.name or [], args.slow_ms).run()
+    for line in check.report(findings):
+        print(line)
+    return check.exit_status(findings, args.strict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nspv2", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -274,6 +289,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--lookup-namespace", type=namespace_arg, default=int(NS_ALL), help="for --lookup"
     )
     p.set_defaults(run=cmd_serve)
+    p = sub.add_parser(
+        "check",
+        help="run a provider class through the conformance suite in the stand-in",
+        description="Installs and advertises package.module:Class under a fresh GUID in this "
+        "process's Winsock stand-in and asks it as clients do: every callback it defines, the "
+        "buffer protocol, Unicode names, the LUP flags, End during NextEx, exceptions and wrong "
+        "return types, slow plain lookups. Exit status: 1 if a check failed (2 with --strict "
+        "for warnings).",
+        epilog="example: nspv2 check corp.directory:Directory --name alice@corp.example",
+    )
+    p.add_argument("provider", metavar="package.module:Class")
+    p.add_argument("--name", action="append", help="a name the provider serves (repeatable)")
+    p.add_argument(
+        "--path", default=".", help="the folder to import the class from (default: here)"
+    )
+    p.add_argument(
+        "--slow-ms",
+        type=float,
+        default=1.0,
+        help="warn when a plain lookup takes longer (default 1 ms)",
+    )
+    p.add_argument("--strict", action="store_true", help="warnings fail too (exit status 2)")
+    p.set_defaults(run=cmd_check)
     return parser
 
 
