@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import nspv2
 from nspv2 import _native
 
 
@@ -62,7 +65,10 @@ def test_example(example_env) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     if sys.platform == "win32" or sysconfig.get_config_var("Py_ENABLE_SHARED"):
         host = str(_native.host_program())
-        assert done.stderr.startswith("$ ") and host in done.stderr.splitlines()[0], done.stderr
+        assert done.stderr.startswith(("$ ", "> ")) and host in done.stderr, done.stderr
+        if sys.platform != "win32":  # the echoed command pastes back into a shell as it ran
+            echoed = shlex.split(done.stderr.splitlines()[0][2:])
+            assert echoed[0] == host and "nspv2 example zone" in echoed, echoed
         assert "from this process" not in done.stderr, done.stderr
     lines = done.stdout.splitlines()
     alice = [line for line in lines if line.startswith("alice@example.test:")]
@@ -98,3 +104,52 @@ def test_python_dash_m() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout)) >= {"provider", "host"}
+
+
+def test_lookup_explains_not_found() -> None:
+    """`nspv2 lookup` of a name nobody serves prints the host's "not found" line, and on stderr
+    one line naming the namespace asked, what is installed there and the command to serve."""
+    done = nspv2_command("lookup", "nobody.test", "--namespace", "NS_DNS")
+    assert done.returncode == 1
+    assert done.stdout.strip() == "nobody.test: not found (Winsock error 10108)"
+    assert "no provider answered in NS_DNS" in done.stderr and "nspv2 serve" in done.stderr
+    as_json = nspv2_command("lookup", "nobody.test", "--json")
+    assert json.loads(as_json.stdout)["error"] == 10108
+
+
+def test_lookup_flags_by_name() -> None:
+    """--flags takes LUP_* names; an unknown one is refused with the valid names listed."""
+    done = nspv2_command("lookup", "x", "--flags", "LUP_RETURN_NAME,LUP_NOPE")
+    assert done.returncode == 2
+    assert "unknown flag 'LUP_NOPE'" in done.stderr and "LUP_RETURN_ADDR" in done.stderr
+
+
+def test_results_are_shown_field_by_field() -> None:
+    """A result prints as the native host prints it (IPv6 as socket.inet_ntop writes it, an
+    alias as "alias of"), every set field on its own line, and as JSON."""
+    from nspv2 import cli
+
+    result = nspv2.QuerySet(
+        instance_name="www.example.test",
+        comment="example.test",
+        namespace=nspv2.NS_DNS,
+        output_flags=nspv2.RESULT_IS_ALIAS,
+        addresses=(nspv2.CsAddr(remote=("2001:db8:0:0:0:0:0:25", 25, 0, 0)),),
+        blob=b"\x01\x02",
+    )
+    assert cli.format_result(result) == "www.example.test (alias of example.test) [2001:db8::25]:25"
+    lines = cli.describe(result)
+    assert "namespace: NS_DNS" in lines and "blob: 2 bytes 0102" in lines
+    assert any(line.startswith("address: [2001:db8::25]:25") for line in lines)
+    as_json = cli.result_json(result)
+    assert as_json["addresses"][0]["remote"] == "[2001:db8::25]:25"
+    assert as_json["blob"] == "0102"
+
+
+@pytest.mark.parametrize("command", ["catalog", "list"])
+def test_empty_listings_say_so(command: str, tmp_path: Path, monkeypatch: Any) -> None:
+    """`nspv2 catalog` and `nspv2 list` of an empty catalog say it is empty and how to fill it."""
+    monkeypatch.setenv("NSPV2_STANDIN_CATALOG", str(tmp_path / "empty-catalog.txt"))
+    done = nspv2_command(command)
+    assert done.returncode == 0, done.stderr
+    assert "no namespace provider" in done.stdout and "nspv2 install" in done.stdout

@@ -545,8 +545,7 @@ def test_installed_native_host(installed: Dict[str, str]) -> None:
     )
     assert result.returncode == 0, explain(result)
     assert result.stdout.splitlines() == [
-        "alice@example.test: alice@example.test (Alice Example) 192.0.2.25:25 "
-        "[2001:db8:0:0:0:0:0:25]:25",
+        "alice@example.test: alice@example.test (Alice Example) 192.0.2.25:25 [2001:db8::25]:25",
         "alice@example.test: alice@example.test (Alice Example) 198.51.100.25:25",
     ]
     bad = subprocess.run(

@@ -109,6 +109,40 @@ static void print_wide(const WCHAR *w)
     }
 }
 
+/* An IPv6 address as RFC 5952 writes it, which is what Python's socket.inet_ntop prints (so
+ * the host and `nspv2 lookup` show addresses alike): lowercase hex, the longest run of two or more
+ * zero groups (the first, on a tie) as "::", and ::ffff:a.b.c.d for IPv4-mapped addresses. */
+static void print_ipv6(const BYTE *a)
+{
+    unsigned int group[8];
+    int best = -1, best_len = 1;
+    for (int i = 0; i < 8; i++)
+        group[i] = (unsigned int)((a[2 * i] << 8) | a[2 * i + 1]);
+    if (group[0] == 0 && group[1] == 0 && group[2] == 0 && group[3] == 0 && group[4] == 0 &&
+        group[5] == 0xffff) {
+        printf("::ffff:%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+        return;
+    }
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && group[j] == 0)
+            j++;
+        if (j - i > best_len) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            printf("::");
+            i += best_len - 1;
+            continue;
+        }
+        printf(i == 0 || i == best + best_len ? "%x" : ":%x", group[i]);
+    }
+}
+
 static void print_sockaddr(const SOCKET_ADDRESS *sa)
 {
     if (sa->lpSockaddr == NULL)
@@ -119,8 +153,7 @@ static void print_sockaddr(const SOCKET_ADDRESS *sa)
         printf(" %u.%u.%u.%u:%u", raw[4], raw[5], raw[6], raw[7], (raw[2] << 8) | raw[3]);
     } else if (family == AF_INET6 && sa->iSockaddrLength >= (INT)sizeof(SOCKADDR_IN6)) {
         printf(" [");
-        for (int i = 0; i < 8; i++)
-            printf(i ? ":%x" : "%x", (raw[8 + 2 * i] << 8) | raw[9 + 2 * i]);
+        print_ipv6(raw + 8);
         printf("]:%u", (raw[2] << 8) | raw[3]);
     } else {
         printf(" <family %u>", family);

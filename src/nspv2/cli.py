@@ -16,19 +16,36 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import ipaddress
 import json
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any, List, Optional
 
 from . import _native, catalog, config, registration
-from ._constants import NS_ALL, WSAEINVALIDPROVIDER, LookupFlags, Namespace
+from ._constants import (
+    LUP_RETURN_ALL,
+    NS_ALL,
+    RESULT_IS_ALIAS,
+    WSAEINVAL,
+    WSAEINVALIDPROVIDER,
+    WSANO_RECOVERY,
+    WSASERVICE_NOT_FOUND,
+    WSASYSNOTREADY,
+    LookupFlags,
+    Namespace,
+    ResultFlags,
+)
 from .client import lookup
 from .config import EXAMPLE_PROVIDER_ID
 from .errors import WinsockError
@@ -40,17 +57,26 @@ from .registration import namespace_arg
 EXAMPLE_NAMES = ["alice@example.test", "www.example.test", "ftp.example.test"]
 
 
+def format_address(remote: Any) -> str:
+    """A socket address as `socket` writes it (IPv6 in brackets, as socket.inet_ntop prints it),
+    the same text the native host prints."""
+    if isinstance(remote, tuple) and len(remote) == 4:
+        packed = ipaddress.IPv6Address(remote[0]).packed
+        return f"[{socket.inet_ntop(socket.AF_INET6, packed)}]:{remote[1]}"
+    if isinstance(remote, tuple):
+        return f"{remote[0]}:{remote[1]}"
+    return f"<{len(remote)}-byte sockaddr>" if isinstance(remote, bytes) else ""
+
+
 def format_result(result: QuerySet) -> str:
+    """One result on one line, as the native host prints it: the name, the comment in
+    parentheses (``alias of ...`` for a RESULT_IS_ALIAS result), the remote addresses."""
     parts = [result.instance_name or ""]
     if result.comment:
-        parts.append(f"({result.comment})")
-    for address in result.addresses:
-        remote = address.remote
-        if isinstance(remote, tuple) and len(remote) == 4:
-            parts.append(f"[{remote[0]}]:{remote[1]}")
-        elif isinstance(remote, tuple):
-            parts.append(f"{remote[0]}:{remote[1]}")
-    return " ".join(parts)
+        alias = result.output_flags & RESULT_IS_ALIAS
+        parts.append(f"(alias of {result.comment})" if alias else f"({result.comment})")
+    parts += [format_address(a.remote) for a in result.addresses if a.remote is not None]
+    return " ".join(p for p in parts if p)
 
 
 def cmd_paths(args: argparse.Namespace) -> int:
@@ -70,7 +96,7 @@ def print_lookups(names: List[str], namespace: int) -> bool:
         try:
             results = lookup(name, namespace=namespace)
         except WinsockError as exc:
-            print(f"{name}: not found ({exc.strerror}, {exc.code})")
+            print(not_found_line(name, exc))
             answered = False
             continue
         for result in results:
@@ -143,23 +169,154 @@ def cmd_example(args: argparse.Namespace) -> int:
     winsock = _native.winsock_library()
     if winsock is not None:
         env.setdefault("NSPV2_WINSOCK_LIBRARY", str(winsock))
-    print("$ " + " ".join(command), file=sys.stderr)
+    # Quoted for the shell it would be pasted into.
+    shown = subprocess.list2cmdline(command) if _native.WINDOWS else shlex.join(command)
+    print(("> " if _native.WINDOWS else "$ ") + shown, file=sys.stderr)
     return subprocess.call(command, env=env)
 
 
-def cmd_lookup(args: argparse.Namespace) -> int:
+def not_found_line(name: str, exc: WinsockError) -> str:
+    """A failed lookup, in the words the native host prints it."""
+    return f"{name}: not found (Winsock error {exc.code})"
+
+
+def namespace_name(namespace: int) -> str:
     try:
-        results = lookup(args.name, namespace=args.namespace, provider_id=args.provider)
+        return Namespace(namespace).name
+    except ValueError:
+        return str(namespace)
+
+
+def explain(exc: WinsockError, namespace: int, provider: Optional[str]) -> str:
+    """One line saying what a lookup's Winsock error means here and the likely fix."""
+    asked = f"{namespace_name(namespace)}" + (f", provider {{{provider}}}" if provider else "")
+    code = exc.code
+    if code == WSASERVICE_NOT_FOUND:
+        installed = [
+            e
+            for e in catalog.entries()
+            if e.active and (namespace == NS_ALL or e.namespace == namespace)
+        ]
+        listing = ", ".join(f"{e.identifier} {{{e.provider_id}}}" for e in installed) or "none"
+        return (
+            f"{exc.strerror}: no provider answered in {asked}; installed and enabled there: "
+            f"{listing}. A provider answers only while a host advertises it: run `nspv2 serve` "
+            "(or `nspv2 example` for the built-in example), and `nspv2 install` first if it is "
+            "not installed"
+        )
+    hints: dict[int, str] = {
+        WSANO_RECOVERY: "the provider failed on this query: its host's log (logger nspv2) has "
+        "the traceback",
+        WSASYSNOTREADY: "the provider library could not start Python: the host's first error "
+        "line says why",
+        WSAEINVAL: "Winsock refused the query: check the name and --namespace",
+        WSAEINVALIDPROVIDER: f"{{{provider}}} is not an installed provider: `nspv2 list` shows "
+        "the catalog",
+    }
+    return f"{exc.strerror} in {asked}: " + hints.get(code, "see `nspv2 lookup --help`")
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    flags = LookupFlags(args.flags)
+    started = time.perf_counter()
+    try:
+        results = lookup(
+            args.name, namespace=args.namespace, provider_id=args.provider, flags=int(flags)
+        )
     except WinsockError as exc:
-        print(f"{args.name}: {exc.strerror} ({exc.code})", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"name": args.name, "error": exc.code, "strerror": exc.strerror}))
+        else:
+            print(not_found_line(args.name, exc))
+        print(f"nspv2: {explain(exc, args.namespace, args.provider)}", file=sys.stderr)
         return 1
-    for result in results:
-        print(format_result(result))
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if args.json:
+        document = {"name": args.name, "flags": str(flags), "ms": round(elapsed_ms, 3)}
+        document["results"] = [result_json(r) for r in results]
+        print(json.dumps(document, indent=2))
+    else:
+        for result in results:
+            print(f"{args.name}: {format_result(result)}")
+            for line in describe(result):
+                print(f"    {line}")
+        print(f"{len(results)} result(s) in {elapsed_ms:.2f} ms (flags {flags!s})", file=sys.stderr)
     return 0 if results else 1
 
 
+def result_json(result: QuerySet) -> dict[str, Any]:
+    """A result's fields as JSON values: addresses as text, the GUID as text, the blob in hex."""
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(result):
+        value = getattr(result, field.name)
+        if field.name == "addresses":
+            value = [
+                {
+                    "remote": format_address(a.remote) if a.remote is not None else None,
+                    "local": format_address(a.local) if a.local is not None else None,
+                    "socket_type": a.socket_type,
+                    "protocol": a.protocol,
+                }
+                for a in value
+            ]
+        elif field.name == "protocols":
+            value = [[p.family, p.protocol] for p in value]
+        elif field.name == "version" and value is not None:
+            value = {"version": value.version, "how": int(value.how)}
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        elif isinstance(value, bytes):
+            value = value.hex()
+        out[field.name] = value
+    return out
+
+
+def flags_arg(text: str) -> int:
+    """LUP_* flags by name, joined with `,` or `|` (or a number)."""
+    value = 0
+    for part in text.replace("|", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value |= int(part, 0) if part[0].isdigit() else int(LookupFlags[part.upper()])
+        except (KeyError, ValueError):
+            names = ", ".join(LookupFlags.__members__)
+            raise argparse.ArgumentTypeError(f"unknown flag {part!r}; one of: {names}") from None
+    return value
+
+
+def describe(result: QuerySet) -> List[str]:
+    """Every field of a result that is set, one per line."""
+    lines = []
+    for field in dataclasses.fields(result):
+        value = getattr(result, field.name)
+        if value in (None, (), b"", 0, "") and field.name != "namespace":
+            continue
+        if field.name == "addresses":
+            for a in value:
+                local = f" local {format_address(a.local)}" if a.local is not None else ""
+                lines.append(
+                    f"address: {format_address(a.remote)}{local} socket type {a.socket_type}, "
+                    f"protocol {a.protocol}"
+                )
+        elif field.name == "namespace":
+            lines.append(f"namespace: {namespace_name(value)}")
+        elif field.name == "output_flags":
+            lines.append(f"output_flags: {ResultFlags(value)!s}")
+        elif field.name == "blob":
+            more = "..." if len(value) > 32 else ""
+            lines.append(f"blob: {len(value)} bytes {value[:32].hex()}{more}")
+        else:
+            lines.append(f"{field.name}: {value}")
+    return lines
+
+
 def cmd_catalog(args: argparse.Namespace) -> int:
-    for entry in catalog.entries():
+    entries = catalog.entries()
+    if not entries:
+        print(registration.EMPTY_CATALOG)
+    for entry in entries:
         state = "enabled" if entry.active else "disabled"
         print(
             f"{{{entry.provider_id}}} {Namespace(entry.namespace).name:<10} {state:<8} "
@@ -261,12 +418,25 @@ def build_parser() -> argparse.ArgumentParser:
         "this Python has no shared libpython)",
     )
     p.set_defaults(run=cmd_example)
-    p = sub.add_parser("lookup", help="look a name up through Winsock")
+    p = sub.add_parser(
+        "lookup",
+        help="look a name up through Winsock",
+        description="WSALookupServiceBeginW, NextW until the end, End, as any Windows client "
+        "does: prints every result with every field it carries, and how long it took.",
+        epilog="example: nspv2 lookup alice@example.test --namespace NS_EMAIL --json",
+    )
     p.add_argument("name")
     p.add_argument(
         "--namespace", type=namespace_arg, default=int(NS_ALL), help="NS_* name or number"
     )
     p.add_argument("--provider", help="only this provider GUID")
+    p.add_argument(
+        "--flags",
+        type=flags_arg,
+        default=int(LUP_RETURN_ALL),
+        help="LUP_* flags by name, e.g. LUP_RETURN_NAME,LUP_RETURN_ADDR (default LUP_RETURN_ALL)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_lookup)
     p = sub.add_parser("catalog", help="list the Winsock namespace catalog")
     p.set_defaults(run=cmd_catalog)

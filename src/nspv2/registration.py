@@ -916,8 +916,18 @@ def run_verb(args: argparse.Namespace, cls: Optional[type] = None) -> int:
     return 0
 
 
+#: What `nspv2 list` and `nspv2 catalog` print for a catalog with no namespace provider.
+EMPTY_CATALOG = (
+    "the Winsock catalog has no namespace provider; install one with `nspv2 install --provider "
+    "package.module:Class` (or run `nspv2 example`)"
+)
+
+
 def run_list(args: argparse.Namespace, cls: Optional[type] = None) -> int:
-    for row in listing(args.config):
+    rows = listing(args.config)
+    if not rows:
+        print(EMPTY_CATALOG)
+    for row in rows:
         e = row.entry
         try:
             ns = Namespace(e.namespace).name
