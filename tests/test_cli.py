@@ -153,3 +153,15 @@ def test_empty_listings_say_so(command: str, tmp_path: Path, monkeypatch: Any) -
     done = nspv2_command(command)
     assert done.returncode == 0, done.stderr
     assert "no namespace provider" in done.stdout and "nspv2 install" in done.stdout
+
+
+def test_nspv2_host_is_a_command(example_env) -> None:
+    """`nspv2-host`, as the README writes it, is a command beside `nspv2` that runs the native
+    host inside the package."""
+    script = Path(sys.executable).parent / ("nspv2-host.exe" if os.name == "nt" else "nspv2-host")
+    assert script.exists(), f"{script} is not installed: pip install ."
+    done = subprocess.run(
+        [str(script), "--provider", "not-a-guid"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert "not-a-guid" in done.stderr

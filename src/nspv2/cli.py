@@ -485,6 +485,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def host_main(argv: Optional[List[str]] = None) -> int:
+    """``nspv2-host``: the native host installed inside the package (nspv2 paths' ``host``),
+    run with these arguments; off Windows with the stand-in beside it as its Winsock, on
+    Windows told where this Python's python3XY.dll is (unless --python-home is given)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = [str(_native.host_program()), *arguments]
+    env = dict(os.environ)
+    winsock = _native.winsock_library()
+    if winsock is not None:
+        env.setdefault("NSPV2_WINSOCK_LIBRARY", str(winsock))
+    if _native.WINDOWS and "--python-home" not in arguments:
+        dll = registration.python_dll()
+        command[1:1] = ["--python-home", str(dll.parent if dll else sys.base_prefix)]
+    return subprocess.call(command, env=env)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     return registration.run(args)
