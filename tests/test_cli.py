@@ -3,6 +3,7 @@ the built-in example provider and looks names up through Winsock)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -165,3 +166,14 @@ def test_nspv2_host_is_a_command(example_env) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "not-a-guid" in done.stderr
+
+
+def test_every_command_has_a_description_and_an_example() -> None:
+    """`nspv2 COMMAND --help` describes each command and shows an example."""
+    from nspv2 import cli
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        assert sub.description, f"nspv2 {name} has no description"
+        assert sub.epilog and sub.epilog.startswith("example: nspv2 "), name

@@ -400,7 +400,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nspv2", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="nspv2",
+        description="Winsock namespace providers (NSPv2) written in Python: serve them, "
+        "register them, ask them, check them.",
+        epilog="run `nspv2 COMMAND --help` for a command's options and an example",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("paths", help="where the built libraries and host are")
     p.add_argument("--json", action="store_true", help="print a JSON object")
@@ -482,7 +487,62 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit status 2)")
     p.set_defaults(run=cmd_check)
+    for name, (description, example) in COMMAND_HELP.items():
+        p = sub.choices[name]
+        p.description = p.description or description
+        p.epilog = p.epilog or f"example: {example}"
     return parser
+
+
+#: Each command's description and example, for `nspv2 COMMAND --help`.
+COMMAND_HELP = {
+    "paths": (
+        "The absolute paths of the built provider library, the Winsock stand-in (off Windows), "
+        "the native host and the NSS module.",
+        "nspv2 paths --json",
+    ),
+    "example": (
+        "The main job: the native host (a process without Python) loads the provider library, "
+        "which starts Python and serves the built-in example provider, and looks the names up "
+        "through Winsock as any client would.",
+        "nspv2 example alice@example.test",
+    ),
+    "catalog": (
+        "Every namespace provider in the Winsock catalog (WSAEnumNameSpaceProvidersExW).",
+        "nspv2 catalog",
+    ),
+    "install": (
+        "Installs a provider class: its configuration (the registry on Windows, providers.ini "
+        "elsewhere) and its Winsock catalog entry (WSCInstallNameSpaceEx), NS_EMAIL domains "
+        "included.",
+        "nspv2 install --provider corp.directory:Directory --domain corp.example --at-logon",
+    ),
+    "reinstall": (
+        "Uninstalls, then installs a provider class again (a changed name, namespace or domains).",
+        "nspv2 reinstall --provider corp.directory:Directory",
+    ),
+    "uninstall": (
+        "Removes a provider's catalog entry, configuration and logon start.",
+        "nspv2 uninstall --provider corp.directory:Directory",
+    ),
+    "enable": (
+        "Enables a provider's catalog entry (WSCEnableNSProvider).",
+        "nspv2 enable --guid GUID",
+    ),
+    "disable": (
+        "Disables a provider's catalog entry without removing it (WSCEnableNSProvider).",
+        "nspv2 disable --provider corp.directory:Directory",
+    ),
+    "list": (
+        "Every catalog provider, ours marked *, with its configured class and NS_EMAIL domains.",
+        "nspv2 list",
+    ),
+    "serve": (
+        "Serves providers from this Python process until Ctrl+C: the configured ones, or those "
+        "named with --provider (a GUID or package.module:Class).",
+        "nspv2 serve --provider corp.directory:Directory",
+    ),
+}
 
 
 def host_main(argv: Optional[List[str]] = None) -> int:
