@@ -399,6 +399,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return check.exit_status(findings, args.strict)
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    from . import scaffold
+
+    try:
+        folder = scaffold.create(Path(args.name), args.domain, args.namespace)
+    except scaffold.ScaffoldError as exc:
+        print(f"nspv2: {exc}", file=sys.stderr)
+        return 1
+    print(f"nspv2: wrote {folder}; next: cd {shlex.quote(str(folder))} && pytest")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nspv2",
@@ -487,6 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit status 2)")
     p.set_defaults(run=cmd_check)
+    p = sub.add_parser("new", help="start a provider project: module, tests, pyproject, README")
+    p.add_argument("name", help="the project's folder and distribution name, e.g. corp-directory")
+    p.add_argument("--domain", default="corp.example", help="the domain it serves")
+    p.add_argument(
+        "--namespace", choices=["NS_EMAIL", "NS_DNS"], default="NS_EMAIL", help="its namespace"
+    )
+    p.set_defaults(run=cmd_new)
     for name, (description, example) in COMMAND_HELP.items():
         p = sub.choices[name]
         p.description = p.description or description
@@ -536,6 +555,12 @@ COMMAND_HELP = {
     "list": (
         "Every catalog provider, ours marked *, with its configured class and NS_EMAIL domains.",
         "nspv2 list",
+    ),
+    "new": (
+        "Writes a provider project to start from: the provider module, tests using the nspv2 "
+        "pytest plugin (they pass as generated), a pyproject.toml that builds your wheel, and a "
+        "README with the install, serve and register steps.",
+        "nspv2 new corp-directory --domain corp.example",
     ),
     "serve": (
         "Serves providers from this Python process until Ctrl+C: the configured ones, or those "
