@@ -4,6 +4,7 @@ and the provider library reading the configuration through NSPv2SetConfigFile.""
 
 from __future__ import annotations
 
+import logging
 import sys
 import textwrap
 import uuid
@@ -276,3 +277,18 @@ def test_provider_library_broken_configuration(
         assert native.provider.NSPv2GetRoutine(native.guid(provider_id), routine) == -1
     assert native.winsock.WSAGetLastError() == nspv2.WSAEPROVIDERFAILEDINIT
     assert "cfgmod_missing_abc" in caplog.text
+
+
+def test_log_settings_section(tmp_path: Path) -> None:
+    """The [nspv2] section of providers.ini gives the host's log settings and is not taken for
+    a provider GUID; `log_file = none` turns the file off."""
+    from nspv2 import hostlog
+
+    path = tmp_path / "providers.ini"
+    path.write_text("[nspv2]\nlog_level = debug\nlog_file = none\n")
+    path.chmod(0o644)
+    assert config.read_file(path) == []
+    values = config.log_values(str(path))
+    chosen = hostlog.settings(values)
+    assert chosen.level == logging.DEBUG and not chosen.enabled
+    assert hostlog.settings({}).enabled and hostlog.settings({}).level == logging.WARNING

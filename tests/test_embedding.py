@@ -438,6 +438,23 @@ def test_provider_raising_in_lookup(host: Path, installed: Dict[str, str], confi
     assert "violations 0" in result.stdout
 
 
+def test_log_file_from_the_configuration(
+    host: Path, installed: Dict[str, str], config: Path, tmp_path: Path
+) -> None:
+    """A host without Python logs to the rotating file the configuration's [nspv2] section
+    names, at its level, even with stdout and stderr closed."""
+    log_file = tmp_path / "logs" / "host.log"
+    config.write_text(
+        config.read_text() + f"[nspv2]\nlog_file = {log_file}\nlog_level = ERROR\n",
+        encoding="utf-8",
+    )
+    result = run_host(host, installed, config, [ANSWERS], ["boom.test"], "--close-stdio")
+    assert result.returncode == 1, explain(result)
+    text = log_file.read_text(encoding="utf-8")
+    assert "ERROR: NSPv2LookupServiceNextEx of provider" in text or "ERROR:" in text, text
+    assert "provider exploded on purpose" in text, text
+
+
 def test_closed_stdout_and_stderr(host: Path, installed: Dict[str, str], config: Path) -> None:
     """A host whose fds 1 and 2 are closed still completes its lookups, without crash or hang."""
     result = run_host(host, installed, config, [ANSWERS], NAMES, "--close-stdio")

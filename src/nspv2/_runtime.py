@@ -20,7 +20,6 @@ import functools
 import inspect
 import itertools
 import logging
-import sys
 import threading
 import time
 import uuid
@@ -811,18 +810,17 @@ def resolve(guid_ptr: CData, mask_out: CData) -> int:
 
 
 def _configure_logging() -> None:
-    """In a host without Python nobody configures logging: send ours to stderr if it is open."""
+    """In a host without Python nobody configures logging: ours goes to stderr if it is open
+    and to a rotating log file (nspv2.hostlog says where, and how the configuration sets it)."""
     if log.handlers or logging.getLogger().handlers:
         return
-    stream = sys.stderr
-    handler: logging.Handler
-    if stream is None or getattr(stream, "closed", False):
-        handler = logging.NullHandler()
-    else:
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter("nspv2: %(levelname)s: %(message)s"))
-    log.addHandler(handler)
-    log.propagate = False
+    from . import config, hostlog
+
+    try:
+        values = config.log_values(_config_file())
+    except Exception:  # an untrusted or unreadable configuration: the defaults, and it is
+        values = {}  # reported when the providers are loaded from it
+    hostlog.configure(log, values)
 
 
 def use_c_begin(on: bool) -> None:

@@ -28,7 +28,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .provider import Provider
 
@@ -415,6 +415,8 @@ def read_file(path: Path) -> List[ProviderConfig]:
         raise ConfigError(f"{path}: not a valid INI file ({exc}); see nspv2.config") from exc
     entries = []
     for section in parser.sections():
+        if section.strip().lower() == SETTINGS_SECTION:
+            continue
         guid = _section_guid(section, path)
         spec = parser.get(section, "class", fallback="").strip()
         if ":" not in spec:
@@ -458,6 +460,55 @@ def _read_registry(guid: uuid.UUID) -> Optional[ProviderConfig]:
 
 
 _override: Optional[Path] = None
+
+#: The section of providers.ini that holds the host's own settings (nspv2.hostlog's).
+SETTINGS_SECTION = "nspv2"
+
+
+def log_values(config_file: Optional[str] = None) -> Dict[str, str]:
+    """The host's log settings: the ``[nspv2]`` section of the configuration file in use (the
+    first of the default files that has one), or on Windows the values ``LogLevel``, ``LogFile``
+    and ``EventLog`` of ``SOFTWARE\\nspv2`` (HKLM, then HKCU); keys in lower case."""
+    if sys.platform == "win32" and not (config_file or _override):
+        return _registry_log_values()
+    chosen = Path(config_file) if config_file else _override
+    for path in [chosen] if chosen is not None else default_files():
+        if not path.exists():
+            continue
+        check_trusted(path, "nspv2 provider configuration")
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            with open(path, encoding="utf-8") as f:
+                parser.read_file(f, source=str(path))
+        except (OSError, UnicodeDecodeError, configparser.Error):
+            continue  # read_file reports it when the providers are loaded
+        for section in parser.sections():
+            if section.strip().lower() == SETTINGS_SECTION:
+                return {k.lower(): v for k, v in parser.items(section)}
+    return {}
+
+
+def _registry_log_values() -> Dict[str, str]:
+    if sys.platform != "win32":
+        return {}
+    import winreg
+
+    names = {"LogLevel": "log_level", "LogFile": "log_file", "EventLog": "event_log"}
+    key_name = REGISTRY_KEY.rsplit("\\", 1)[0]
+    for root in (winreg.HKEY_LOCAL_MACHINE, winreg.HKEY_CURRENT_USER):
+        try:
+            with winreg.OpenKey(root, key_name) as key:
+                values = {}
+                for name, setting in names.items():
+                    try:
+                        values[setting] = str(winreg.QueryValueEx(key, name)[0])
+                    except OSError:
+                        pass
+                if values:
+                    return values
+        except OSError:
+            continue
+    return {}
 
 
 def set_config_file(path: Optional[os.PathLike[str] | str]) -> None:
