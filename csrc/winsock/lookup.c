@@ -52,6 +52,14 @@ void lookups_drop_for_client(INT client)
 
 void lookups_release_tables(void) { handle_table_release_if_empty(&g_lookups); }
 
+size_t standin_lookup_count(void)
+{
+    standin_lock();
+    size_t n = g_lookups.used;
+    standin_unlock();
+    return n;
+}
+
 static void end_provider_handles(struct lookup *lk)
 {
     for (size_t i = 0; i < lk->count; i++) {

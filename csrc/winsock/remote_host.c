@@ -1,0 +1,564 @@
+/* The host's side of the cross-process stand-in: what WSAAdvertiseProvider publishes, and the
+ * dispatch of other processes' calls to the providers advertised here. Why each connection is
+ * a simulated client process (StandinClientCreate): that is what it is on Windows, a client
+ * process with its own session; the stand-in's client API, run on the host's threads as that
+ * client, then does everything Winsock does for a host (NSPv2Startup on first use, the query
+ * set copied for the provider, guard bytes, async completion, result checks, NSPv2Cleanup at
+ * CLEANUP, NSPv2ClientSessionRundown when the connection ends without it, kill -9 included).
+ * Provider code runs on this file's threads, never on a client's.
+ *
+ * One socket per advertised provider, <runtime folder>/{GUID}.sock, mode 0600 in a 0700 folder
+ * (only its owner can open it), and SO_PEERCRED checked on every connection: the same user, or
+ * a user NSPV2_ALLOW_UIDS names (then 0666 in a 0711 folder). Threads: one accept thread per
+ * socket, one reader per connection (HELLO, BEGIN, END, CLEANUP and STATS run on it), and
+ * workers for NEXT and SETSERVICE, which wait for asynchronous completions, so an END can
+ * arrive while a NEXT of the same lookup waits. A malformed message gets WSAEINVAL and the
+ * connection is closed (the session runs down). Counters for tests: the STATS request. */
+#ifndef _WIN32
+#include "standin_internal.h"
+#include "rundir.h"
+#include "transport.h"
+#include "wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 32
+#define BODY_TIMEOUT_MS 5000
+
+struct job {
+    uint8_t *message;
+    size_t length;
+    struct job *next;
+};
+
+struct listener;
+
+struct hconn {
+    int fd;
+    INT client;
+    bool allowed;
+    struct listener *owner;
+    pthread_mutex_t send_mu;
+    struct job *head, *tail;      /* under g_host */
+    unsigned workers, idle;       /* under g_host */
+    bool closing;                 /* under g_host */
+    pthread_t worker[MAX_WORKERS];
+    struct hconn *next;           /* in owner->conns, under g_host */
+};
+
+struct listener {
+    GUID guid;
+    int fd, stop[2];
+    char path[RUNDIR_PATH_MAX];
+    ino_t inode;
+    pthread_t thread;
+    struct hconn *conns;
+    struct listener *next;
+};
+
+static pthread_mutex_t g_host = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_host_cv = PTHREAD_COND_INITIALIZER;
+static struct listener *g_listeners;
+static uint64_t g_stats[WIRE_STAT_COUNT];
+
+static void count(enum wire_stat which, int64_t delta)
+{
+    pthread_mutex_lock(&g_host);
+    g_stats[which] += (uint64_t)delta;
+    pthread_mutex_unlock(&g_host);
+}
+
+/* Users other than this one that may connect: NSPV2_ALLOW_UIDS="1000,1001". */
+static bool uid_allowed(uid_t uid)
+{
+    if (uid == geteuid())
+        return true;
+    const char *list = getenv("NSPV2_ALLOW_UIDS");
+    while (list && *list) {
+        char *end;
+        unsigned long v = strtoul(list, &end, 10);
+        if (end == list)
+            return false;
+        if (v == uid)
+            return true;
+        list = *end == ',' ? end + 1 : end;
+        if (*end != ',')
+            break;
+    }
+    return false;
+}
+
+static bool others_allowed(void)
+{
+    const char *list = getenv("NSPV2_ALLOW_UIDS");
+    return list && *list;
+}
+
+/* ---- messages ---- */
+
+static bool send_all(struct hconn *c, const uint8_t *bytes, size_t n)
+{
+    pthread_mutex_lock(&c->send_mu);
+    bool ok = transport_send(c->fd, bytes, n);
+    pthread_mutex_unlock(&c->send_mu);
+    return ok;
+}
+
+static void reply(struct hconn *c, const struct wire_header *request, int32_t status,
+                  const void *body, size_t length)
+{
+    uint8_t small[WIRE_HEADER_SIZE + 16];
+    uint8_t *message = length <= 16 ? small : malloc(WIRE_HEADER_SIZE + length);
+    if (message == NULL) {
+        message = small;
+        status = WSA_NOT_ENOUGH_MEMORY;
+        length = 0;
+    }
+    wire_header_write(message, (uint32_t)(WIRE_HEADER_SIZE + length),
+                      (uint16_t)(request->type | WIRE_REPLY), request->id, status);
+    if (length)
+        memcpy(message + WIRE_HEADER_SIZE, body, length);
+    send_all(c, message, WIRE_HEADER_SIZE + length);
+    if (message != small)
+        free(message);
+    count(WIRE_STAT_REQUESTS, 1);
+}
+
+static bool read_full(int fd, uint8_t *to, size_t n, uint64_t deadline)
+{
+    return transport_read(fd, -1, to, n, deadline) == READ_OK;
+}
+
+/* One whole message (8-aligned copy), or NULL: EOF, error, or a bad length (*malformed). */
+static uint8_t *read_message(struct hconn *c, uint64_t deadline, size_t *length, bool *malformed)
+{
+    uint8_t head[WIRE_HEADER_SIZE];
+    struct wire_header h;
+    *malformed = false;
+    if (!read_full(c->fd, head, sizeof head, deadline))
+        return NULL;
+    if (wire_header_read(head, &h) != NO_ERROR) {
+        *malformed = true;
+        return NULL;
+    }
+    uint8_t *message = aligned_alloc(8, (h.length + 7u) & ~7u);
+    if (message == NULL)
+        return NULL;
+    memcpy(message, head, sizeof head);
+    if (!read_full(c->fd, message + sizeof head, h.length - sizeof head,
+                   standin_now_ms() + BODY_TIMEOUT_MS)) {
+        free(message);
+        *malformed = true;       /* a truncated message */
+        return NULL;
+    }
+    *length = h.length;
+    return message;
+}
+
+/* The client form of a request's query set, routed to this connection's provider only. */
+static WSAQUERYSETW *request_query(struct hconn *c, const struct wire_request *r)
+{
+    DWORD n = wire_qs_csaddr_count(r->image);
+    CSADDR_INFO *csaddrs = n ? calloc(n, sizeof *csaddrs) : NULL;
+    if (n && csaddrs == NULL)
+        return NULL;
+    struct wire_fields f;
+    BLOB blob;
+    wire_qs_fields(r->image, &f, csaddrs, &blob);
+    f.provider = &c->owner->guid;
+    WSAQUERYSETW *qs = wire_to_client(&f);
+    free(csaddrs);
+    return qs;
+}
+
+static void do_begin(struct hconn *c, const struct wire_request *r)
+{
+    WSAQUERYSETW *qs = request_query(c, r);
+    if (qs == NULL) {
+        reply(c, &r->header, WSA_NOT_ENOUGH_MEMORY, NULL, 0);
+        return;
+    }
+    HANDLE handle = NULL;
+    standin_route_only(&c->owner->guid);
+    INT rc = WSALookupServiceBeginW(qs, r->flags, &handle);
+    INT error = rc == NO_ERROR ? NO_ERROR : WSAGetLastError();
+    standin_route_only(NULL);
+    free(qs);
+    uint64_t value = (uint64_t)(uintptr_t)handle;
+    if (error == NO_ERROR)
+        reply(c, &r->header, NO_ERROR, &value, sizeof value);
+    else
+        reply(c, &r->header, error, NULL, 0);
+}
+
+static void do_next(struct hconn *c, const struct wire_request *r)
+{
+    DWORD length = r->length > WIRE_MAX_RESULT ? WIRE_MAX_RESULT : r->length;
+    uint8_t *buffer = length ? aligned_alloc(16, (length + 15u) & ~15u) : NULL;
+    if (length && buffer == NULL) {
+        reply(c, &r->header, WSA_NOT_ENOUGH_MEMORY, NULL, 0);
+        return;
+    }
+    DWORD got = length;
+    HANDLE handle = (HANDLE)(uintptr_t)r->handle;
+    if (WSALookupServiceNextW(handle, r->flags, &got, (LPWSAQUERYSETW)(void *)buffer) == 0) {
+        struct wire_fields f;
+        wire_fields_from_client((const WSAQUERYSETW *)(const void *)buffer, &f);
+        size_t size = wire_qs_size(&f);
+        uint8_t *image = size ? aligned_alloc(8, size) : NULL;
+        if (image) {
+            wire_qs_write(&f, image);
+            reply(c, &r->header, NO_ERROR, image, size);
+        } else {
+            reply(c, &r->header, WSA_NOT_ENOUGH_MEMORY, NULL, 0);
+        }
+        free(image);
+    } else {
+        INT error = WSAGetLastError();
+        uint32_t required = got;
+        if (error == WSAEFAULT && got > length)
+            reply(c, &r->header, WSAEFAULT, &required, sizeof required);
+        else
+            reply(c, &r->header, error, NULL, 0);
+    }
+    free(buffer);
+}
+
+static void do_set_service(struct hconn *c, const struct wire_request *r)
+{
+    WSAQUERYSETW *qs = request_query(c, r);
+    if (qs == NULL) {
+        reply(c, &r->header, WSA_NOT_ENOUGH_MEMORY, NULL, 0);
+        return;
+    }
+    standin_route_only(&c->owner->guid);
+    INT rc = WSASetServiceW(qs, (WSAESETSERVICEOP)r->operation, r->flags);
+    INT error = rc == NO_ERROR ? NO_ERROR : WSAGetLastError();
+    standin_route_only(NULL);
+    free(qs);
+    reply(c, &r->header, error, NULL, 0);
+}
+
+static void do_stats(struct hconn *c, const struct wire_request *r)
+{
+    uint8_t body[8 + 8 * WIRE_STAT_COUNT];
+    uint32_t n = WIRE_STAT_COUNT, zero = 0;
+    uint64_t values[WIRE_STAT_COUNT];
+    pthread_mutex_lock(&g_host);
+    memcpy(values, g_stats, sizeof values);
+    pthread_mutex_unlock(&g_host);
+    values[WIRE_STAT_LOOKUPS] = standin_lookup_count();
+    memcpy(body, &n, 4);
+    memcpy(body + 4, &zero, 4);
+    memcpy(body + 8, values, sizeof values);
+    reply(c, &r->header, NO_ERROR, body, sizeof body);
+}
+
+/* ---- threads ---- */
+
+static void *worker_main(void *arg)
+{
+    struct hconn *c = arg;
+    StandinClientAttach(c->client);
+    pthread_mutex_lock(&g_host);
+    for (;;) {
+        while (c->head == NULL && !c->closing)
+            pthread_cond_wait(&g_host_cv, &g_host);
+        if (c->head == NULL)
+            break;
+        struct job *j = c->head;
+        c->head = j->next;
+        if (c->head == NULL)
+            c->tail = NULL;
+        c->idle--;
+        pthread_mutex_unlock(&g_host);
+        struct wire_request r;
+        if (wire_request_decode(j->message, j->length, &r) == NO_ERROR) {
+            if (r.header.type == WIRE_NEXT)
+                do_next(c, &r);
+            else
+                do_set_service(c, &r);
+        }
+        free(j->message);
+        free(j);
+        pthread_mutex_lock(&g_host);
+        c->idle++;
+    }
+    pthread_mutex_unlock(&g_host);
+    return NULL;
+}
+
+/* Hands a NEXT or SETSERVICE to a worker (a new one when none is idle). Takes the message. */
+static bool enqueue(struct hconn *c, uint8_t *message, size_t length)
+{
+    struct job *j = malloc(sizeof *j);
+    if (j == NULL) {
+        free(message);
+        return false;
+    }
+    j->message = message;
+    j->length = length;
+    j->next = NULL;
+    pthread_mutex_lock(&g_host);
+    if (c->tail)
+        c->tail->next = j;
+    else
+        c->head = j;
+    c->tail = j;
+    bool ok = true;
+    if (c->idle == 0) {
+        if (c->workers < MAX_WORKERS &&
+            pthread_create(&c->worker[c->workers], NULL, worker_main, c) == 0) {
+            c->workers++;
+            c->idle++;
+        } else if (c->workers == 0) {
+            ok = false;          /* no thread at all: the job would never run */
+        }
+    }
+    pthread_cond_broadcast(&g_host_cv);
+    pthread_mutex_unlock(&g_host);
+    return ok;
+}
+
+static void *reader_main(void *arg)
+{
+    struct hconn *c = arg;
+    WSADATA data;
+    bool cleaned = false, said_hello = false;
+    StandinClientAttach(c->client);
+    INT started = WSAStartup(0x0202, &data);
+    for (;;) {
+        size_t length = 0;
+        bool malformed;
+        uint8_t *message = read_message(c, said_hello ? 0 : standin_now_ms() + BODY_TIMEOUT_MS,
+                                        &length, &malformed);
+        if (message == NULL) {
+            if (malformed)
+                count(WIRE_STAT_MALFORMED, 1);
+            break;
+        }
+        struct wire_request r;
+        if (wire_request_decode(message, length, &r) != NO_ERROR ||
+            (r.header.type == WIRE_HELLO) == said_hello) {
+            struct wire_header h;
+            memcpy(&h, message, sizeof h);
+            reply(c, &h, WSAEINVAL, NULL, 0);
+            count(said_hello ? WIRE_STAT_MALFORMED : WIRE_STAT_REFUSED, 1);
+            free(message);
+            break;
+        }
+        if (r.header.type == WIRE_HELLO) {
+            INT status = NO_ERROR;
+            if (!c->allowed)
+                status = WSAEACCES;
+            else if (r.flags != WIRE_VERSION)
+                status = WSAVERNOTSUPPORTED;
+            else if (memcmp(&r.provider, &c->owner->guid, sizeof(GUID)) != 0)
+                status = WSASERVICE_NOT_FOUND;
+            else if (started != NO_ERROR)
+                status = WSASYSNOTREADY;
+            free(message);
+            if (status != NO_ERROR) {
+                struct wire_header h = r.header;
+                h.id = 0;        /* about the connection: it is refused */
+                reply(c, &h, status, NULL, 0);
+                count(WIRE_STAT_REFUSED, 1);
+                break;
+            }
+            uint32_t body[2] = {WIRE_VERSION, (uint32_t)getpid()};
+            reply(c, &r.header, NO_ERROR, body, sizeof body);
+            said_hello = true;
+            count(WIRE_STAT_CLIENTS, 1);
+            continue;
+        }
+        switch (r.header.type) {
+        case WIRE_BEGIN:
+            do_begin(c, &r);
+            break;
+        case WIRE_END: {
+            INT rc = WSALookupServiceEnd((HANDLE)(uintptr_t)r.handle);
+            reply(c, &r.header, rc == NO_ERROR ? NO_ERROR : WSAGetLastError(), NULL, 0);
+            break;
+        }
+        case WIRE_STATS:
+            do_stats(c, &r);
+            break;
+        case WIRE_CLEANUP:
+            WSACleanup();
+            started = WSANOTINITIALISED;
+            cleaned = true;
+            reply(c, &r.header, NO_ERROR, NULL, 0);
+            break;
+        default:                 /* NEXT, SETSERVICE: a worker; it owns the message now */
+            if (!enqueue(c, message, length))
+                reply(c, &r.header, WSA_NOT_ENOUGH_MEMORY, NULL, 0);
+            message = NULL;
+            break;
+        }
+        free(message);
+        if (cleaned)
+            break;
+    }
+
+    /* The client went away: its session ends (Rundown unless it said CLEANUP), which also
+     * ends whatever its lookups still wait for, so the workers finish. */
+    transport_shutdown(c->fd);
+    if (said_hello && !cleaned)
+        count(WIRE_STAT_RUNDOWNS, 1);
+    if (said_hello)
+        count(WIRE_STAT_CLIENTS, -1);
+    StandinClientAttach(0);
+    StandinClientKill(c->client);
+    pthread_mutex_lock(&g_host);
+    c->closing = true;
+    pthread_cond_broadcast(&g_host_cv);
+    unsigned workers = c->workers;
+    pthread_mutex_unlock(&g_host);
+    for (unsigned i = 0; i < workers; i++)
+        pthread_join(c->worker[i], NULL);
+    while (c->head) {
+        struct job *j = c->head;
+        c->head = j->next;
+        free(j->message);
+        free(j);
+    }
+    pthread_mutex_lock(&g_host);
+    struct hconn **link = &c->owner->conns;
+    while (*link != c)
+        link = &(*link)->next;
+    *link = c->next;
+    g_stats[WIRE_STAT_CONNECTIONS]--;
+    pthread_cond_broadcast(&g_host_cv);
+    pthread_mutex_unlock(&g_host);
+    close(c->fd);
+    pthread_mutex_destroy(&c->send_mu);
+    free(c);
+    return NULL;
+}
+
+static void start_connection(struct listener *l, int fd)
+{
+    uint32_t uid, pid;
+    struct hconn *c = calloc(1, sizeof *c);
+    INT client = c ? StandinClientCreate() : SOCKET_ERROR;
+    if (c == NULL || client == SOCKET_ERROR) {
+        free(c);
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->client = client;
+    c->owner = l;
+    c->allowed = transport_peer(fd, &uid, &pid) && uid_allowed((uid_t)uid);
+    pthread_mutex_init(&c->send_mu, NULL);
+    pthread_mutex_lock(&g_host);
+    c->next = l->conns;
+    l->conns = c;
+    g_stats[WIRE_STAT_CONNECTIONS]++;
+    g_stats[WIRE_STAT_ACCEPTED]++;
+    pthread_mutex_unlock(&g_host);
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&thread, &attr, reader_main, c) != 0) {
+        pthread_mutex_lock(&g_host);
+        l->conns = c->next;
+        g_stats[WIRE_STAT_CONNECTIONS]--;
+        pthread_mutex_unlock(&g_host);
+        StandinClientKill(client);
+        close(fd);
+        pthread_mutex_destroy(&c->send_mu);
+        free(c);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static void *accept_main(void *arg)
+{
+    struct listener *l = arg;
+    for (;;) {
+        int fd = transport_accept(l->fd, l->stop[0]);
+        if (fd == -1)
+            break;
+        if (fd >= 0)
+            start_connection(l, fd);
+    }
+    return NULL;
+}
+
+/* ---- publishing ---- */
+
+void remote_host_publish(const GUID *guid)
+{
+    char dir[RUNDIR_MAX];
+    bool shared = others_allowed();
+    if (!rundir_path(dir, false) || !rundir_prepare(dir, shared))
+        return;
+    struct listener *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return;
+    l->guid = *guid;
+    rundir_socket_path(dir, guid, l->path);
+    l->fd = transport_listen(l->path, shared);
+    struct stat st;
+    if (l->fd < 0 || stat(l->path, &st) != 0 || !transport_pipe(l->stop)) {
+        if (l->fd >= 0) {
+            close(l->fd);
+            unlink(l->path);
+        }
+        free(l);
+        return;
+    }
+    l->inode = st.st_ino;
+    pthread_mutex_lock(&g_host);
+    if (pthread_create(&l->thread, NULL, accept_main, l) != 0) {
+        pthread_mutex_unlock(&g_host);
+        close(l->fd);
+        close(l->stop[0]);
+        close(l->stop[1]);
+        unlink(l->path);
+        free(l);
+        return;
+    }
+    l->next = g_listeners;
+    g_listeners = l;
+    pthread_mutex_unlock(&g_host);
+}
+
+void remote_host_withdraw(const GUID *guid)
+{
+    pthread_mutex_lock(&g_host);
+    struct listener **link = &g_listeners;
+    while (*link && memcmp(&(*link)->guid, guid, sizeof(GUID)) != 0)
+        link = &(*link)->next;
+    struct listener *l = *link;
+    if (l)
+        *link = l->next;
+    pthread_mutex_unlock(&g_host);
+    if (l == NULL)
+        return;
+    struct stat st;
+    if (stat(l->path, &st) == 0 && st.st_ino == l->inode)
+        unlink(l->path);         /* no new client finds it */
+    char byte = 1;
+    if (write(l->stop[1], &byte, 1) != 1)
+        transport_shutdown(l->fd);
+    pthread_join(l->thread, NULL);
+    close(l->fd);
+    close(l->stop[0]);
+    close(l->stop[1]);
+    pthread_mutex_lock(&g_host);
+    for (struct hconn *c = l->conns; c; c = c->next)
+        transport_shutdown(c->fd);
+    while (l->conns)
+        pthread_cond_wait(&g_host_cv, &g_host);
+    pthread_mutex_unlock(&g_host);
+    free(l);
+}
+#else
+typedef int remote_host_unused; /* Windows: ws2_32 carries the calls to hosts itself */
+#endif
