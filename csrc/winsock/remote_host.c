@@ -20,6 +20,7 @@
 #include "transport.h"
 #include "wire.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -494,10 +495,20 @@ static void *accept_main(void *arg)
 
 void remote_host_publish(const GUID *guid)
 {
-    char dir[RUNDIR_MAX];
+    char dir[RUNDIR_MAX], text[39];
     bool shared = others_allowed();
-    if (!rundir_path(dir, false) || !rundir_prepare(dir, shared))
+    rundir_guid_text(guid, text);
+    if (!rundir_path(dir, false)) {
+        fprintf(stderr, "ws2standin: provider %s is served to this process only: no runtime "
+                        "folder (set NSPV2_RUNTIME_DIR or XDG_RUNTIME_DIR; at most %d bytes)\n",
+                text, RUNDIR_MAX - 1);
         return;
+    }
+    if (!rundir_prepare(dir, shared)) {
+        fprintf(stderr, "ws2standin: provider %s is served to this process only: the runtime "
+                        "folder %s cannot be created, or is not this user's alone\n", text, dir);
+        return;
+    }
     struct listener *l = calloc(1, sizeof *l);
     if (l == NULL)
         return;
@@ -505,6 +516,9 @@ void remote_host_publish(const GUID *guid)
     rundir_socket_path(dir, guid, l->path);
     l->fd = transport_listen(l->path, shared);
     struct stat st;
+    if (l->fd < 0)
+        fprintf(stderr, "ws2standin: provider %s is served to this process only: %s is taken "
+                        "by another live host, or cannot be created\n", text, l->path);
     if (l->fd < 0 || stat(l->path, &st) != 0 || !transport_pipe(l->stop)) {
         if (l->fd >= 0) {
             close(l->fd);

@@ -11,7 +11,7 @@
 #pragma GCC visibility push(hidden)
 
 /* sun_path holds 108 bytes; a socket path is the folder, '/', a 38-character GUID, ".sock". */
-#define RUNDIR_MAX 60
+#define RUNDIR_MAX 64
 #define RUNDIR_PATH_MAX 108
 
 /* The runtime folder: NSPV2_RUNTIME_DIR (read with secure_getenv when `secure`), else

@@ -8,8 +8,9 @@ nspv2 catalog                         the providers in the Winsock catalog
 nspv2 install|reinstall|uninstall|enable|disable --provider package.module:Class
                                       register a provider (nspv2.registration)
 nspv2 list                            every catalog provider, ours marked *
-nspv2 serve [--provider P ...] [--lookup NAME ...]
-                                      serve providers from this Python until Ctrl+C
+nspv2 serve [--provider P ... | --configured] [--lookup NAME ...]
+                                      serve to every process of this user until
+                                      Ctrl+C (no arguments: the built-in example)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any, List, Optional
 
-from . import _native, catalog, config, registration
+from . import _native, catalog, config, registration, serving
 from ._constants import NS_ALL, NS_EMAIL, LookupFlags, Namespace
 from .client import lookup
 from .config import EXAMPLE_PROVIDER_ID
@@ -153,7 +154,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def _serve_targets(args: argparse.Namespace) -> List[tuple[uuid.UUID, Provider]]:
     """(GUID, provider instance) for each --provider (a GUID or package.module:Class), or for
-    every configured provider."""
+    every configured provider (--configured or --config)."""
     chosen: List[str] = args.provider or [str(g) for g in registration.configured_ids(args.config)]
     if not chosen:
         raise registration.RegistrationError(
@@ -174,10 +175,13 @@ def _serve_targets(args: argparse.Namespace) -> List[tuple[uuid.UUID, Provider]]
 def cmd_serve(args: argparse.Namespace) -> int:
     """WSAStartup (inside advertise), advertise every provider, serve until SIGINT/SIGTERM (or
     look the --lookup names up and exit), unadvertise."""
-    targets = _serve_targets(args)
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
-        for guid, provider in targets:
+        if serving.bare(args):  # no arguments: the built-in example, to every process
+            for target in stack.enter_context(serving.hosting(serving.example_targets())):
+                print(f"nspv2: serving {{{target.provider_id}}} ({target.identifier})",
+                      file=sys.stderr)  # fmt: skip
+        for guid, provider in [] if serving.bare(args) else _serve_targets(args):
             stack.enter_context(advertise(provider, guid))
             print(f"nspv2: serving {{{guid}}} ({type(provider).__qualname__})", file=sys.stderr)
         if args.lookup:
@@ -237,7 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
             type=Path,
             help="Linux: the systemd user unit folder (default ~/.config/systemd/user)",
         )
-    p = sub.add_parser("serve", help="serve providers from this Python until Ctrl+C")
+    p = sub.add_parser(
+        "serve",
+        help="serve providers to every process of this user until Ctrl+C (no arguments: the "
+        "built-in example)",
+    )
+    p.add_argument("--configured", action="store_true", help="serve every configured provider")
     p.add_argument(
         "--provider",
         action="append",
