@@ -29,7 +29,7 @@ class Recorder(nspv2.Provider):
     namespace = nspv2.NS_DNS
 
     def __init__(self, events: str) -> None:
-        self.events = open(events, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        self.events = open(events, "a", buffering=1, encoding="utf-8")
         self.lock = threading.Lock()
 
     def record(self, line: str) -> None:

@@ -486,4 +486,3 @@ def test_each_client_process_is_a_session(host: Host, native: Native) -> None:
         ws.StandinClientKill(cid)
     events = [e.split()[0] for e in host.events()]
     assert events.count("startup") == 2 and events.count("cleanup") == 2
-
