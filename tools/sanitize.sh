@@ -28,4 +28,5 @@ export NSPV2_SANITIZED=1
 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   -k "not valgrind" \
   tests/test_embedding.py tests/test_stress.py tests/test_concurrency.py tests/test_buffer.py \
-  tests/test_lookups_c.py tests/test_cmarshal.py tests/test_begin_c.py "$@"
+  tests/test_lookups_c.py tests/test_cmarshal.py tests/test_begin_c.py \
+  tests/test_crossprocess.py "$@"
