@@ -176,14 +176,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """WSAStartup (inside advertise), advertise every provider, serve until SIGINT/SIGTERM (or
     look the --lookup names up and exit), unadvertise."""
     stop = threading.Event()
+    if serving.bare(args):  # no arguments: the built-in example
+        targets = serving.example_targets()
+    else:
+        targets = [serving.target_of(guid, provider) for guid, provider in _serve_targets(args)]
     with contextlib.ExitStack() as stack:
-        if serving.bare(args):  # no arguments: the built-in example, to every process
-            for target in stack.enter_context(serving.hosting(serving.example_targets())):
-                print(f"nspv2: serving {{{target.provider_id}}} ({target.identifier})",
-                      file=sys.stderr)  # fmt: skip
-        for guid, provider in [] if serving.bare(args) else _serve_targets(args):
-            stack.enter_context(advertise(provider, guid))
-            print(f"nspv2: serving {{{guid}}} ({type(provider).__qualname__})", file=sys.stderr)
+        for target in stack.enter_context(serving.hosting(targets)):
+            print(
+                f"nspv2: serving {{{target.provider_id}}} ({type(target.provider).__qualname__})",
+                file=sys.stderr,
+            )
         if args.lookup:
             return 0 if print_lookups(args.lookup, args.lookup_namespace) else 1
         previous: dict[int, Any] = {}

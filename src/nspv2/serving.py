@@ -50,12 +50,19 @@ def example_targets() -> List[Target]:
     ]  # fmt: skip
 
 
+def target_of(provider_id: uuid.UUID, provider: Provider) -> Target:
+    """A provider instance as a target: its class's ``name`` and ``namespace``."""
+    name = getattr(provider, "name", "") or type(provider).__qualname__
+    return Target(provider_id, str(name), int(getattr(provider, "namespace", 0) or 0), provider)
+
+
 def ensure_installed(targets: Sequence[Target]) -> List[uuid.UUID]:
-    """Installs each target the catalog does not have yet; returns the GUIDs it installed."""
+    """Installs each target the catalog does not have yet (one that names no namespace is
+    left to the installer); returns the GUIDs it installed."""
     present = {entry.provider_id for entry in catalog.entries()}
     installed = []
     for target in targets:
-        if target.provider_id not in present:
+        if target.provider_id not in present and target.namespace:
             catalog.install(target.provider_id, target.identifier, target.namespace)
             installed.append(target.provider_id)
     return installed
