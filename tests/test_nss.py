@@ -287,7 +287,7 @@ def library_folder() -> Path:
 
 
 class Page(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
