@@ -486,3 +486,113 @@ def test_each_client_process_is_a_session(host: Host, native: Native) -> None:
         ws.StandinClientKill(cid)
     events = [e.split()[0] for e in host.events()]
     assert events.count("startup") == 2 and events.count("cleanup") == 2
+
+
+# ---- reliability: many client processes, some killed, the host restarted ----
+
+#: Lookups per client process; 16 x 10,000 is the full run (NSPV2_CROSS_STRESS=10000).
+STRESS_LOOKUPS = int(os.environ.get("NSPV2_CROSS_STRESS", "600"))
+STRESS_CLIENTS = 16
+STRESS_KILLED = 4
+#: What a lookup may fail with while its host is killed and restarted.
+EXPECTED_FAILURES = {
+    nspv2.WSASERVICE_NOT_FOUND,  # no host (between the kill and the restart)
+    nspv2.WSANO_RECOVERY,  # the host died during the call
+    nspv2.WSATRY_AGAIN,  # the host's backlog was full, or it did not answer in time
+}
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+@pytest.mark.requires("gcc")
+def test_many_clients_killed_clients_restarted_host(
+    rundir: Path, tmp_path: Path, provider_id: uuid.UUID, native: Native
+) -> None:
+    """16 client processes (C, no Python) look up in one host; 4 are killed -9 mid-run and the
+    host is killed and restarted once: every lookup of the others succeeds or fails with a
+    Winsock code, they all succeed again after the restart, nothing is left in the host, the
+    stand-in saw no contract violation, and the host's memory stays flat."""
+    client = tmp_path / "cross_client"
+    subprocess.run(
+        ["gcc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-Wall", "-Wextra", "-Werror",
+         f"-I{HERE.parent / 'csrc' / 'include'}", str(HERE / "hosts" / "cross_client.c"),
+         "-o", str(client), "-ldl"],
+        check=True,
+    )  # fmt: skip
+    winsock = str(_native_winsock())
+    host = Host(rundir, provider_id, tmp_path / "events.txt")
+    clients = [
+        subprocess.Popen(
+            [str(client), winsock, "two", str(STRESS_LOOKUPS)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=shared_env(rundir),
+        )
+        for _ in range(STRESS_CLIENTS)
+    ]
+    restarted: Optional[Host] = None
+    survivors = clients[STRESS_KILLED:]
+
+    def next_phase(group: List[subprocess.Popen[str]], expect: str) -> None:
+        for c in group:
+            assert c.stdout is not None and c.stdout.readline().strip() == expect
+        for c in group:
+            assert c.stdin is not None
+            c.stdin.write("go\n")
+            c.stdin.flush()
+
+    try:
+        next_phase(clients, "half")
+        warm = rss_kib(host.process.pid)
+        for c in clients[:STRESS_KILLED]:  # killed in the middle of their lookups
+            c.send_signal(signal.SIGKILL)
+        wait_for(lambda: stats(host)["clients"] == len(survivors), "the rundowns")
+        assert len([e for e in host.events() if e.startswith("rundown ")]) == STRESS_KILLED
+        for c in survivors:
+            assert c.stdout is not None and c.stdout.readline().strip() == "second"
+        # Memory over the second half's lookups (12 x STRESS_LOOKUPS/2) and 4 rundowns.
+        grown = rss_kib(host.process.pid) - warm
+        counts = stats(host)
+        assert counts["lookups"] == 0 and counts["clients"] == len(survivors)
+        for c in survivors:
+            assert c.stdin is not None
+            c.stdin.write("go\n")
+            c.stdin.flush()
+        host.kill()  # in the middle of the survivors' lookups
+        restarted = Host(rundir, provider_id, tmp_path / "events2.txt")
+        outputs = [c.communicate(timeout=PATIENCE * 5)[0] for c in survivors]
+        for output in outputs:
+            fields = dict(part.split("=", 1) for part in output.split()[1:])
+            codes = {int(code.split(":")[0]) for code in fields["codes"].split(",") if code}
+            assert codes <= EXPECTED_FAILURES, output
+            assert fields["violations"] == "0" and int(fields["streak"]) >= 50, output
+            assert int(fields["ok"]) >= STRESS_LOOKUPS, output
+        wait_for(lambda: stats(restarted)["clients"] == 0, "the clients' sessions to end")
+        counts = stats(restarted)
+        assert (counts["lookups"], counts["connections"], counts["malformed"]) == (0, 0, 0)
+        events = [e.split()[0] for e in restarted.events()]
+        assert events.count("startup") == events.count("cleanup") == len(outputs)
+        assert grown < 4 * 1024, f"the host grew {grown} KiB"
+    finally:
+        for c in clients:
+            if c.poll() is None:
+                c.kill()
+                c.wait()
+        if restarted:
+            restarted.stop()
+        if host.process.poll() is None:
+            host.stop()
+
+
+def _native_winsock() -> Path:
+    from nspv2._native import winsock_library
+
+    found = winsock_library()
+    assert found is not None
+    return found
