@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
+from prerequisites import missing
 
 import nspv2
 import nspv2.catalog
@@ -596,3 +597,52 @@ def _native_winsock() -> Path:
     found = winsock_library()
     assert found is not None
     return found
+
+
+@pytest.mark.requires("gcc")
+@pytest.mark.parametrize(
+    ("allowed", "expected"),
+    [
+        (None, nspv2.WSASERVICE_NOT_FOUND),  # the 0700 folder: nobody else reaches the socket
+        ("4242", nspv2.WSAEACCES),  # reachable (0666 in 0711), refused by SO_PEERCRED
+        ("65534", 0),  # let in by the host's configuration
+    ],
+)
+def test_other_users(
+    rundir: Path, provider_id: uuid.UUID, allowed: Optional[str], expected: int
+) -> None:
+    """Another user's process (uid 65534) is refused unless NSPV2_ALLOW_UIDS lets it in: by
+    the folder's mode, then by the host's SO_PEERCRED check (WSAEACCES)."""
+    if os.geteuid() != 0:
+        missing("root (to run a client as another user)", "run the tests as root, as CI does")
+    folder = short_folder()
+    folder.chmod(0o755)
+    rundir.parent.chmod(0o755)  # the runtime folder's own mode decides
+    client = folder / "cross_client"
+    subprocess.run(
+        ["gcc", "-std=c11", "-D_GNU_SOURCE", "-O1", f"-I{HERE.parent / 'csrc' / 'include'}",
+         str(HERE / "hosts" / "cross_client.c"), "-o", str(client), "-ldl"],
+        check=True,
+    )  # fmt: skip
+    extra = {"NSPV2_ALLOW_UIDS": allowed} if allowed else {}
+    host = Host(rundir, provider_id, folder / "events.txt", **extra)
+    try:
+        env = shared_env(rundir, NSPV2_STANDIN_CATALOG=str(rundir / "catalog"))
+        done = subprocess.run(
+            [str(client), str(_native_winsock()), "two", "2"],
+            input="go\ngo\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=PATIENCE,
+            preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)),
+        )
+        assert done.returncode == 0, done.stderr
+        fields = dict(part.split("=", 1) for part in done.stdout.split()[-5:])
+        if expected:
+            assert fields["ok"] == "0" and fields["codes"].startswith(f"{expected}:"), done.stdout
+        else:
+            assert fields["failed"] == "0" and int(fields["ok"]) >= 50, done.stdout
+    finally:
+        host.stop()
+        shutil.rmtree(folder, ignore_errors=True)
