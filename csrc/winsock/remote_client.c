@@ -47,12 +47,23 @@ struct conn {
     struct pending *pending;
 };
 
+struct rlookup;
+
+/* A session argument is an id, not a pointer: the client's end may run Cleanup while another
+ * of its threads is still in Begin with the same argument, so the record is found by id and
+ * kept alive by references. */
 struct rsession {
+    uint64_t id;
+    unsigned refs;                /* under g_sessions_mu: 1 while open, 1 per call or lookup */
+    struct rsession *next_all;
     GUID guid;
     pthread_mutex_t mu;
     struct conn *conn;            /* NULL after Cleanup/Rundown */
+    struct rlookup *lookups;      /* not ended yet (under mu) */
 };
 
+/* Why the session lists its lookups: a client's last WSACleanup (or its death) drops its
+ * lookup handles without NSPv2LookupServiceEnd, and the session's end must free them. */
 struct rlookup {
     struct conn *conn;            /* host handles are valid on their own connection only */
     uint64_t handle;
@@ -60,7 +71,37 @@ struct rlookup {
     bool ended;
     unsigned refs;                /* under conn->mu: 1 for the handle, 1 per running NextEx */
     uint8_t *held;                /* a result that did not fit, kept for the retry */
+    struct rlookup *next;         /* in the session's list (under the session's mu) */
+    struct rsession *session;
 };
+
+static pthread_mutex_t g_sessions_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rsession *g_sessions;
+static uint64_t g_next_session = 1;
+
+/* The open session of an argument, with a reference; NULL when it has ended. */
+static struct rsession *session_get(LPVOID arg)
+{
+    pthread_mutex_lock(&g_sessions_mu);
+    struct rsession *s = g_sessions;
+    while (s && s->id != (uint64_t)(uintptr_t)arg)
+        s = s->next_all;
+    if (s)
+        s->refs++;
+    pthread_mutex_unlock(&g_sessions_mu);
+    return s;
+}
+
+static void session_put(struct rsession *s)
+{
+    pthread_mutex_lock(&g_sessions_mu);
+    bool last = --s->refs == 0;
+    pthread_mutex_unlock(&g_sessions_mu);
+    if (last) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+    }
+}
 
 static uint32_t timeout_ms(void)
 {
@@ -325,6 +366,7 @@ static INT WINAPI proxy_startup(LPGUID provider, LPVOID *arg)
     if (s == NULL)
         return standin_fail(WSA_NOT_ENOUGH_MEMORY);
     s->guid = *provider;
+    s->refs = 1;
     pthread_mutex_init(&s->mu, NULL);
     INT status;
     struct conn *c = session_conn(s, false, &status);
@@ -334,39 +376,13 @@ static INT WINAPI proxy_startup(LPGUID provider, LPVOID *arg)
         return standin_fail(status);
     }
     conn_release(c);
-    *arg = s;
+    pthread_mutex_lock(&g_sessions_mu);
+    s->id = g_next_session++;
+    s->next_all = g_sessions;
+    g_sessions = s;
+    pthread_mutex_unlock(&g_sessions_mu);
+    *arg = (LPVOID)(uintptr_t)s->id;
     return NO_ERROR;
-}
-
-static void session_close(struct rsession *s, bool cleanup)
-{
-    struct conn *c = s->conn;
-    s->conn = NULL;
-    if (c) {
-        if (cleanup)
-            (void)conn_call(c, WIRE_CLEANUP, NULL, 0, NULL, NULL, HELLO_TIMEOUT_MS, NULL);
-        pthread_mutex_lock(&c->mu);
-        conn_kill_locked(c, WSANO_RECOVERY);
-        pthread_mutex_unlock(&c->mu);
-        conn_release(c);
-    }
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-}
-
-static INT WINAPI proxy_cleanup(LPGUID provider, LPVOID arg)
-{
-    (void)provider;
-    if (arg)
-        session_close(arg, true);
-    return NO_ERROR;
-}
-
-static VOID WINAPI proxy_rundown(LPGUID provider, LPVOID arg)
-{
-    (void)provider;
-    if (arg)
-        session_close(arg, false);
 }
 
 static uint8_t *encode_request(uint32_t a, uint32_t b, const struct wire_fields *f,
@@ -396,12 +412,17 @@ static INT WINAPI proxy_begin(LPGUID provider, LPWSAQUERYSET2W restrictions, DWO
     uint8_t *body = encode_request(flags, 0, &f, &length);
     if (body == NULL)
         return standin_fail(WSAEINVAL);
+    struct rsession *s = session_get(arg);
+    if (s == NULL) {
+        free(body);
+        return standin_fail(WSANOTINITIALISED);   /* the client ended meanwhile */
+    }
     INT status = WSASERVICE_NOT_FOUND;
     uint8_t *reply = NULL;
     struct conn *c = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
         bool sent = false;
-        c = session_conn(arg, attempt > 0, &status);
+        c = session_conn(s, attempt > 0, &status);
         if (c == NULL)
             break;
         status = conn_call(c, WIRE_BEGIN, body, length, &reply, NULL, timeout_ms(), &sent);
@@ -424,12 +445,20 @@ static INT WINAPI proxy_begin(LPGUID provider, LPWSAQUERYSET2W restrictions, DWO
             memcpy(&lk->handle, reply + WIRE_HEADER_SIZE, 8);
             lk->conn = c;
             lk->refs = 1;
-            c = NULL;             /* the lookup keeps the reference */
+            lk->session = s;      /* the lookup keeps this call's session reference */
+            c = NULL;             /* and its connection reference */
+            pthread_mutex_lock(&s->mu);
+            lk->next = s->lookups;
+            s->lookups = lk;
+            pthread_mutex_unlock(&s->mu);
+            s = NULL;
         }
     }
     free(reply);
     if (c)
         conn_release(c);
+    if (s)
+        session_put(s);
     if (lk == NULL)
         return standin_fail(status);
     *lookup = lk;
@@ -443,10 +472,89 @@ static void lookup_release(struct rlookup *lk)
     bool last = --lk->refs == 0;
     pthread_mutex_unlock(&c->mu);
     if (last) {
+        struct rsession *s = lk->session;
         free(lk->held);
         free(lk);
         conn_release(c);
+        session_put(s);
     }
+}
+
+/* Marks a lookup ended; a NextEx waiting for it in another thread returns WSA_E_CANCELLED. */
+static void lookup_cancel(struct rlookup *lk)
+{
+    struct conn *c = lk->conn;
+    pthread_mutex_lock(&c->mu);
+    lk->ended = true;
+    if (lk->next_call && !lk->next_call->done) {
+        lk->next_call->done = true;
+        lk->next_call->status = WSA_E_CANCELLED;
+        pthread_cond_broadcast(&c->cv);
+        conn_wake(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Takes a lookup off its session's list; false when the session's end took it already. */
+static bool session_unlist(struct rsession *s, struct rlookup *lk)
+{
+    pthread_mutex_lock(&s->mu);
+    struct rlookup **link = &s->lookups;
+    while (*link && *link != lk)
+        link = &(*link)->next;
+    bool found = *link != NULL;
+    if (found)
+        *link = lk->next;
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+static void session_close(LPVOID arg, bool cleanup)
+{
+    pthread_mutex_lock(&g_sessions_mu);
+    struct rsession **all = &g_sessions;
+    while (*all && (*all)->id != (uint64_t)(uintptr_t)arg)
+        all = &(*all)->next_all;
+    struct rsession *s = *all;
+    if (s)
+        *all = s->next_all;       /* ended: session_get finds it no more */
+    pthread_mutex_unlock(&g_sessions_mu);
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    struct rlookup *left = s->lookups;
+    s->lookups = NULL;
+    struct conn *c = s->conn;
+    s->conn = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (left) {                /* dropped by the client's end without End: freed here */
+        struct rlookup *next = left->next;
+        lookup_cancel(left);
+        lookup_release(left);
+        left = next;
+    }
+    if (c) {
+        if (cleanup)
+            (void)conn_call(c, WIRE_CLEANUP, NULL, 0, NULL, NULL, HELLO_TIMEOUT_MS, NULL);
+        pthread_mutex_lock(&c->mu);
+        conn_kill_locked(c, WSANO_RECOVERY);
+        pthread_mutex_unlock(&c->mu);
+        conn_release(c);
+    }
+    session_put(s);
+}
+
+static INT WINAPI proxy_cleanup(LPGUID provider, LPVOID arg)
+{
+    (void)provider;
+    session_close(arg, true);
+    return NO_ERROR;
+}
+
+static VOID WINAPI proxy_rundown(LPGUID provider, LPVOID arg)
+{
+    (void)provider;
+    session_close(arg, false);
 }
 
 /* Delivers a held or received result image into the provider buffer. */
@@ -561,19 +669,12 @@ static INT WINAPI proxy_end(HANDLE lookup)
     struct rlookup *lk = lookup;
     if (lk == NULL)
         return standin_fail(WSA_INVALID_HANDLE);
-    struct conn *c = lk->conn;
-    pthread_mutex_lock(&c->mu);
-    lk->ended = true;
-    if (lk->next_call && !lk->next_call->done) {
-        lk->next_call->done = true;          /* the NextEx in another thread returns now */
-        lk->next_call->status = WSA_E_CANCELLED;
-        pthread_cond_broadcast(&c->cv);
-        conn_wake(c);
-    }
-    pthread_mutex_unlock(&c->mu);
+    if (!session_unlist(lk->session, lk))
+        return NO_ERROR;          /* its session ended first and freed it */
+    lookup_cancel(lk);
     uint8_t body[8];
     memcpy(body, &lk->handle, 8);
-    (void)conn_call(c, WIRE_END, body, sizeof body, NULL, NULL, timeout_ms(), NULL);
+    (void)conn_call(lk->conn, WIRE_END, body, sizeof body, NULL, NULL, timeout_ms(), NULL);
     lookup_release(lk);
     return NO_ERROR;
 }
@@ -590,14 +691,18 @@ static VOID WINAPI proxy_set_service(HANDLE async, LPGUID provider, LPWSAQUERYSE
     size_t length;
     uint8_t *body = encode_request((uint32_t)operation, flags, &f, &length);
     INT status = WSAEINVAL;
-    if (body) {
-        struct conn *c = session_conn(arg, false, &status);
+    struct rsession *s = body ? session_get(arg) : NULL;
+    if (body && s == NULL)
+        status = WSANOTINITIALISED;  /* the client ended meanwhile */
+    if (s) {
+        struct conn *c = session_conn(s, false, &status);
         if (c) {
             status = conn_call(c, WIRE_SETSERVICE, body, length, NULL, NULL, timeout_ms(), NULL);
             conn_release(c);
         }
-        free(body);
+        session_put(s);
     }
+    free(body);
     WSAProviderCompleteAsyncCall(async, status);
 }
 
