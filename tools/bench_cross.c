@@ -9,7 +9,7 @@
  *       else (a bare request/response over a Unix socket, the transport's floor).
  *   bench_cross bare-client SOCKET NAME ITERATIONS
  *       sends those same messages (built with the stand-in's own wire format) and reads the
- *       replies; prints "ns_per_cycle N".
+ *       replies, the End's without waiting for it as the stand-in does; prints "ns_per_cycle N".
  *   bench_cross dns PORT NAME ITERATIONS
  *       one A query over UDP to 127.0.0.1:PORT per cycle (dnsmasq), waiting for each answer;
  *       prints "ns_per_cycle N". */
@@ -195,13 +195,20 @@ static int run_bare_client(const char *path, const char *name, long iterations)
     for (long i = -iterations / 10 - 1; i < iterations; i++) {
         if (i == 0)
             start = now_ns();
+        /* As the stand-in does: the End is sent without waiting; its reply is read (and
+         * dropped) before the next Begin's. */
         for (int k = 0; k < 4; k++) {
-            struct wire_header h;
-            if (net_send(fd, requests[k].bytes, requests[k].length) != 0 ||
-                net_recv_full(fd, in, WIRE_HEADER_SIZE) != 0 ||
-                wire_header_read(in, &h) != NO_ERROR ||
-                net_recv_full(fd, in + WIRE_HEADER_SIZE, h.length - WIRE_HEADER_SIZE) != 0)
+            if (net_send(fd, requests[k].bytes, requests[k].length) != 0)
                 return 1;
+            if (k == 3)
+                break;
+            for (int n = (k == 0 && i > -iterations / 10 - 1) ? 2 : 1; n > 0; n--) {
+                struct wire_header h;
+                if (net_recv_full(fd, in, WIRE_HEADER_SIZE) != 0 ||
+                    wire_header_read(in, &h) != NO_ERROR ||
+                    net_recv_full(fd, in + WIRE_HEADER_SIZE, h.length - WIRE_HEADER_SIZE) != 0)
+                    return 1;
+            }
         }
     }
     printf("ns_per_cycle %llu\n", (unsigned long long)((now_ns() - start) / (uint64_t)iterations));

@@ -252,15 +252,15 @@ static int call(struct exchange *x, uint16_t type, const void *body, size_t leng
         return -1;
     uint8_t head[WIRE_HEADER_SIZE];
     struct wire_header h;
-    if (transport_read(x->fd, -1, head, sizeof head, x->deadline) != READ_OK ||
+    if (transport_read(x->fd, -1, head, sizeof head, x->deadline, false) != READ_OK ||
         wire_header_read(head, &h) != NO_ERROR || h.type != (type | WIRE_REPLY) || h.id != x->id)
         return -1;
     uint8_t *whole = aligned_alloc(8, (h.length + 7u) & ~7u);
     if (whole == NULL)
         return -1;
     memcpy(whole, head, sizeof head);
-    if (transport_read(x->fd, -1, whole + sizeof head, h.length - sizeof head, x->deadline) !=
-        READ_OK) {
+    if (transport_read(x->fd, -1, whole + sizeof head, h.length - sizeof head, x->deadline,
+                       true) != READ_OK) {
         free(whole);
         return -1;
     }

@@ -159,7 +159,7 @@ static void conn_read_one(struct conn *c, uint64_t deadline)
     uint8_t head[WIRE_HEADER_SIZE];
     struct wire_header h;
     uint8_t *message = NULL;
-    enum transport_read r = transport_read(c->fd, c->wake[0], head, sizeof head, deadline);
+    enum transport_read r = transport_read(c->fd, c->wake[0], head, sizeof head, deadline, false);
     if (r == READ_OK) {
         if (wire_header_read(head, &h) != NO_ERROR || !(h.type & WIRE_REPLY) ||
             (message = aligned_alloc(8, (h.length + 7u) & ~7u)) == NULL) {
@@ -167,7 +167,7 @@ static void conn_read_one(struct conn *c, uint64_t deadline)
         } else {
             memcpy(message, head, sizeof head);
             r = transport_read(c->fd, -1, message + sizeof head, h.length - sizeof head,
-                               deadline);
+                               deadline, true);
         }
     }
     pthread_mutex_lock(&c->mu);
@@ -276,6 +276,31 @@ static INT conn_call(struct conn *c, uint16_t type, const uint8_t *body, size_t 
     else
         free(p.reply);
     return p.status;
+}
+
+/* Sends a request whose reply nobody waits for (it is dropped when it arrives): an End, which
+ * the host carries out in order before anything this client sends after it. */
+static void conn_post(struct conn *c, uint16_t type, const uint8_t *body, size_t body_length)
+{
+    uint8_t message[WIRE_HEADER_SIZE + 16];
+    if (body_length > 16)
+        return;
+    pthread_mutex_lock(&c->mu);
+    uint32_t id = ++c->next_id ? c->next_id : ++c->next_id;
+    bool dead = c->dead;
+    pthread_mutex_unlock(&c->mu);
+    if (dead)
+        return;
+    wire_header_write(message, (uint32_t)(WIRE_HEADER_SIZE + body_length), type, id, 0);
+    memcpy(message + WIRE_HEADER_SIZE, body, body_length);
+    pthread_mutex_lock(&c->send_mu);
+    bool ok = transport_send(c->fd, message, WIRE_HEADER_SIZE + body_length);
+    pthread_mutex_unlock(&c->send_mu);
+    if (!ok) {
+        pthread_mutex_lock(&c->mu);
+        conn_kill_locked(c, WSANO_RECOVERY);
+        pthread_mutex_unlock(&c->mu);
+    }
 }
 
 /* Connects to the host of guid and says hello. NULL with *status on failure. */
@@ -674,7 +699,7 @@ static INT WINAPI proxy_end(HANDLE lookup)
     lookup_cancel(lk);
     uint8_t body[8];
     memcpy(body, &lk->handle, 8);
-    (void)conn_call(lk->conn, WIRE_END, body, sizeof body, NULL, NULL, timeout_ms(), NULL);
+    conn_post(lk->conn, WIRE_END, body, sizeof body);  /* End never fails: no round trip */
     lookup_release(lk);
     return NO_ERROR;
 }

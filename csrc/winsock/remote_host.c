@@ -10,9 +10,13 @@
  * One socket per advertised provider, <runtime folder>/{GUID}.sock, mode 0600 in a 0700 folder
  * (only its owner can open it), and SO_PEERCRED checked on every connection: the same user, or
  * a user NSPV2_ALLOW_UIDS names (then 0666 in a 0711 folder). Threads: one accept thread per
- * socket, one reader per connection (HELLO, BEGIN, END, CLEANUP and STATS run on it), and
- * workers for NEXT and SETSERVICE, which wait for asynchronous completions, so an END can
- * arrive while a NEXT of the same lookup waits. A malformed message gets WSAEINVAL and the
+ * socket, and per connection a leader and followers: the leader reads one message; before it
+ * runs a NEXT or SETSERVICE, which wait for asynchronous completions, it hands the reading to a
+ * follower (a new thread when none waits), so an END can arrive while a NEXT of the same lookup
+ * waits, and runs the call itself; anything else it runs and reads on. Why not a reader that
+ * hands calls to workers: a hand-off is a thread wake-up on every call's critical path, and
+ * measured, the largest part of a cycle (tools/bench_cross). A malformed message gets WSAEINVAL
+ * and the
  * connection is closed (the session runs down). Counters for tests: the STATS request. */
 #ifndef _WIN32
 #include "standin_internal.h"
@@ -26,14 +30,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_WORKERS 32
+#define MAX_WORKERS 32          /* threads of one connection */
 #define BODY_TIMEOUT_MS 5000
-
-struct job {
-    uint8_t *message;
-    size_t length;
-    struct job *next;
-};
 
 struct listener;
 
@@ -41,12 +39,13 @@ struct hconn {
     int fd;
     INT client;
     bool allowed;
+    INT started;                  /* the client's WSAStartup */
     struct listener *owner;
     pthread_mutex_t send_mu;
-    struct job *head, *tail;      /* under g_host */
-    unsigned workers, idle;       /* under g_host */
-    bool closing;                 /* under g_host */
-    pthread_t worker[MAX_WORKERS];
+    pthread_cond_t turn;          /* followers wait here for the reading (under g_host) */
+    bool reading, said_hello;     /* under g_host */
+    bool ended;                   /* the client is gone: threads leave (under g_host) */
+    unsigned threads, waiting;    /* under g_host */
     struct hconn *next;           /* in owner->conns, under g_host */
 };
 
@@ -128,9 +127,9 @@ static void reply(struct hconn *c, const struct wire_header *request, int32_t st
     count(WIRE_STAT_REQUESTS, 1);
 }
 
-static bool read_full(int fd, uint8_t *to, size_t n, uint64_t deadline)
+static bool read_full(int fd, uint8_t *to, size_t n, uint64_t deadline, bool arrived)
 {
-    return transport_read(fd, -1, to, n, deadline) == READ_OK;
+    return transport_read(fd, -1, to, n, deadline, arrived) == READ_OK;
 }
 
 /* One whole message (8-aligned copy), or NULL: EOF, error, or a bad length (*malformed). */
@@ -139,7 +138,7 @@ static uint8_t *read_message(struct hconn *c, uint64_t deadline, size_t *length,
     uint8_t head[WIRE_HEADER_SIZE];
     struct wire_header h;
     *malformed = false;
-    if (!read_full(c->fd, head, sizeof head, deadline))
+    if (!read_full(c->fd, head, sizeof head, deadline, false))
         return NULL;
     if (wire_header_read(head, &h) != NO_ERROR) {
         *malformed = true;
@@ -150,7 +149,7 @@ static uint8_t *read_message(struct hconn *c, uint64_t deadline, size_t *length,
         return NULL;
     memcpy(message, head, sizeof head);
     if (!read_full(c->fd, message + sizeof head, h.length - sizeof head,
-                   standin_now_ms() + BODY_TIMEOUT_MS)) {
+                   standin_now_ms() + BODY_TIMEOUT_MS, true)) {
         free(message);
         *malformed = true;       /* a truncated message */
         return NULL;
@@ -260,124 +259,159 @@ static void do_stats(struct hconn *c, const struct wire_request *r)
 
 /* ---- threads ---- */
 
-static void *worker_main(void *arg)
+static void *serve_main(void *arg);
+
+/* The client is gone (EOF, a malformed message, CLEANUP): the first thread to see it ends its
+ * session, Rundown unless it said CLEANUP, which also ends whatever its lookups wait for, so
+ * every thread of the connection comes back. Lock NOT held. */
+static void connection_end(struct hconn *c, bool cleaned)
+{
+    pthread_mutex_lock(&g_host);
+    bool first = !c->ended;
+    c->ended = true;
+    bool counted = c->said_hello;
+    pthread_cond_broadcast(&c->turn);
+    pthread_mutex_unlock(&g_host);
+    if (!first)
+        return;
+    transport_shutdown(c->fd);
+    if (counted && !cleaned)
+        count(WIRE_STAT_RUNDOWNS, 1);
+    if (counted)
+        count(WIRE_STAT_CLIENTS, -1);
+    StandinClientKill(c->client);
+}
+
+/* The last thread of a connection frees it. Lock held; returns with it released. */
+static void thread_leave(struct hconn *c)
+{
+    bool last = --c->threads == 0;
+    if (last) {
+        struct hconn **link = &c->owner->conns;
+        while (*link != c)
+            link = &(*link)->next;
+        *link = c->next;
+        g_stats[WIRE_STAT_CONNECTIONS]--;
+        pthread_cond_broadcast(&g_host_cv);
+    }
+    pthread_mutex_unlock(&g_host);
+    if (last) {
+        close(c->fd);
+        pthread_mutex_destroy(&c->send_mu);
+        pthread_cond_destroy(&c->turn);
+        free(c);
+    }
+}
+
+/* Gives the reading to a follower before a call that may wait (lock held). */
+static void hand_over_reading(struct hconn *c)
+{
+    if (c->waiting > 0) {
+        pthread_cond_signal(&c->turn);
+        return;
+    }
+    if (c->threads >= MAX_WORKERS)
+        return;                  /* the reading waits for a running call to come back */
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&thread, &attr, serve_main, c) == 0)
+        c->threads++;
+    pthread_attr_destroy(&attr);
+}
+
+/* HELLO: NO_ERROR, or the refusal sent (id 0: about the connection). */
+static INT hello(struct hconn *c, const struct wire_request *r)
+{
+    INT status = NO_ERROR;
+    if (!c->allowed)
+        status = WSAEACCES;
+    else if (r->flags != WIRE_VERSION)
+        status = WSAVERNOTSUPPORTED;
+    else if (memcmp(&r->provider, &c->owner->guid, sizeof(GUID)) != 0)
+        status = WSASERVICE_NOT_FOUND;
+    else if (c->started != NO_ERROR)
+        status = WSASYSNOTREADY;
+    if (status != NO_ERROR) {
+        struct wire_header h = r->header;
+        h.id = 0;
+        reply(c, &h, status, NULL, 0);
+        count(WIRE_STAT_REFUSED, 1);
+        return status;
+    }
+    uint32_t body[2] = {WIRE_VERSION, (uint32_t)getpid()};
+    reply(c, &r->header, NO_ERROR, body, sizeof body);
+    count(WIRE_STAT_CLIENTS, 1);
+    return NO_ERROR;
+}
+
+/* Every thread of a connection: take the reading when it is free, read one message, run it. */
+static void *serve_main(void *arg)
 {
     struct hconn *c = arg;
     StandinClientAttach(c->client);
     pthread_mutex_lock(&g_host);
     for (;;) {
-        while (c->head == NULL && !c->closing)
-            pthread_cond_wait(&g_host_cv, &g_host);
-        if (c->head == NULL)
+        while (c->reading && !c->ended) {
+            c->waiting++;
+            pthread_cond_wait(&c->turn, &g_host);
+            c->waiting--;
+        }
+        if (c->ended)
             break;
-        struct job *j = c->head;
-        c->head = j->next;
-        if (c->head == NULL)
-            c->tail = NULL;
-        c->idle--;
+        c->reading = true;
+        bool said_hello = c->said_hello;
         pthread_mutex_unlock(&g_host);
-        struct wire_request r;
-        if (wire_request_decode(j->message, j->length, &r) == NO_ERROR) {
-            if (r.header.type == WIRE_NEXT)
-                do_next(c, &r);
-            else
-                do_set_service(c, &r);
-        }
-        free(j->message);
-        free(j);
-        pthread_mutex_lock(&g_host);
-        c->idle++;
-    }
-    pthread_mutex_unlock(&g_host);
-    return NULL;
-}
 
-/* Hands a NEXT or SETSERVICE to a worker (a new one when none is idle). Takes the message. */
-static bool enqueue(struct hconn *c, uint8_t *message, size_t length)
-{
-    struct job *j = malloc(sizeof *j);
-    if (j == NULL) {
-        free(message);
-        return false;
-    }
-    j->message = message;
-    j->length = length;
-    j->next = NULL;
-    pthread_mutex_lock(&g_host);
-    if (c->tail)
-        c->tail->next = j;
-    else
-        c->head = j;
-    c->tail = j;
-    bool ok = true;
-    if (c->idle == 0) {
-        if (c->workers < MAX_WORKERS &&
-            pthread_create(&c->worker[c->workers], NULL, worker_main, c) == 0) {
-            c->workers++;
-            c->idle++;
-        } else if (c->workers == 0) {
-            ok = false;          /* no thread at all: the job would never run */
-        }
-    }
-    pthread_cond_broadcast(&g_host_cv);
-    pthread_mutex_unlock(&g_host);
-    return ok;
-}
-
-static void *reader_main(void *arg)
-{
-    struct hconn *c = arg;
-    WSADATA data;
-    bool cleaned = false, said_hello = false;
-    StandinClientAttach(c->client);
-    INT started = WSAStartup(0x0202, &data);
-    for (;;) {
         size_t length = 0;
         bool malformed;
         uint8_t *message = read_message(c, said_hello ? 0 : standin_now_ms() + BODY_TIMEOUT_MS,
                                         &length, &malformed);
-        if (message == NULL) {
-            if (malformed)
-                count(WIRE_STAT_MALFORMED, 1);
-            break;
-        }
         struct wire_request r;
-        if (wire_request_decode(message, length, &r) != NO_ERROR ||
-            (r.header.type == WIRE_HELLO) == said_hello) {
+        bool ok = message != NULL;
+        if (message == NULL && malformed)
+            count(WIRE_STAT_MALFORMED, 1);
+        if (ok && (wire_request_decode(message, length, &r) != NO_ERROR ||
+                   (r.header.type == WIRE_HELLO) == said_hello)) {
             struct wire_header h;
             memcpy(&h, message, sizeof h);
             reply(c, &h, WSAEINVAL, NULL, 0);
             count(said_hello ? WIRE_STAT_MALFORMED : WIRE_STAT_REFUSED, 1);
+            ok = false;
+        }
+        pthread_mutex_lock(&g_host);
+        c->reading = false;
+        if (ok && (r.header.type == WIRE_NEXT || r.header.type == WIRE_SETSERVICE))
+            hand_over_reading(c);
+        else if (c->waiting > 0 && !ok)
+            pthread_cond_signal(&c->turn);
+        pthread_mutex_unlock(&g_host);
+        if (!ok) {
             free(message);
+            connection_end(c, false);
+            pthread_mutex_lock(&g_host);
             break;
         }
-        if (r.header.type == WIRE_HELLO) {
-            INT status = NO_ERROR;
-            if (!c->allowed)
-                status = WSAEACCES;
-            else if (r.flags != WIRE_VERSION)
-                status = WSAVERNOTSUPPORTED;
-            else if (memcmp(&r.provider, &c->owner->guid, sizeof(GUID)) != 0)
-                status = WSASERVICE_NOT_FOUND;
-            else if (started != NO_ERROR)
-                status = WSASYSNOTREADY;
-            free(message);
-            if (status != NO_ERROR) {
-                struct wire_header h = r.header;
-                h.id = 0;        /* about the connection: it is refused */
-                reply(c, &h, status, NULL, 0);
-                count(WIRE_STAT_REFUSED, 1);
-                break;
-            }
-            uint32_t body[2] = {WIRE_VERSION, (uint32_t)getpid()};
-            reply(c, &r.header, NO_ERROR, body, sizeof body);
-            said_hello = true;
-            count(WIRE_STAT_CLIENTS, 1);
-            continue;
-        }
+
+        bool cleaned = false, refused = false;
         switch (r.header.type) {
+        case WIRE_HELLO:
+            refused = hello(c, &r) != NO_ERROR;
+            if (!refused) {
+                pthread_mutex_lock(&g_host);
+                c->said_hello = true;
+                pthread_mutex_unlock(&g_host);
+            }
+            break;
         case WIRE_BEGIN:
             do_begin(c, &r);
+            break;
+        case WIRE_NEXT:
+            do_next(c, &r);
+            break;
+        case WIRE_SETSERVICE:
+            do_set_service(c, &r);
             break;
         case WIRE_END: {
             INT rc = WSALookupServiceEnd((HANDLE)(uintptr_t)r.handle);
@@ -387,56 +421,18 @@ static void *reader_main(void *arg)
         case WIRE_STATS:
             do_stats(c, &r);
             break;
-        case WIRE_CLEANUP:
+        default:                 /* CLEANUP: the client's last WSACleanup */
             WSACleanup();
-            started = WSANOTINITIALISED;
             cleaned = true;
             reply(c, &r.header, NO_ERROR, NULL, 0);
             break;
-        default:                 /* NEXT, SETSERVICE: a worker; it owns the message now */
-            if (!enqueue(c, message, length))
-                reply(c, &r.header, WSA_NOT_ENOUGH_MEMORY, NULL, 0);
-            message = NULL;
-            break;
         }
         free(message);
-        if (cleaned)
-            break;
+        if (cleaned || refused)
+            connection_end(c, cleaned);
+        pthread_mutex_lock(&g_host);
     }
-
-    /* The client went away: its session ends (Rundown unless it said CLEANUP), which also
-     * ends whatever its lookups still wait for, so the workers finish. */
-    transport_shutdown(c->fd);
-    if (said_hello && !cleaned)
-        count(WIRE_STAT_RUNDOWNS, 1);
-    if (said_hello)
-        count(WIRE_STAT_CLIENTS, -1);
-    StandinClientAttach(0);
-    StandinClientKill(c->client);
-    pthread_mutex_lock(&g_host);
-    c->closing = true;
-    pthread_cond_broadcast(&g_host_cv);
-    unsigned workers = c->workers;
-    pthread_mutex_unlock(&g_host);
-    for (unsigned i = 0; i < workers; i++)
-        pthread_join(c->worker[i], NULL);
-    while (c->head) {
-        struct job *j = c->head;
-        c->head = j->next;
-        free(j->message);
-        free(j);
-    }
-    pthread_mutex_lock(&g_host);
-    struct hconn **link = &c->owner->conns;
-    while (*link != c)
-        link = &(*link)->next;
-    *link = c->next;
-    g_stats[WIRE_STAT_CONNECTIONS]--;
-    pthread_cond_broadcast(&g_host_cv);
-    pthread_mutex_unlock(&g_host);
-    close(c->fd);
-    pthread_mutex_destroy(&c->send_mu);
-    free(c);
+    thread_leave(c);
     return NULL;
 }
 
@@ -455,9 +451,16 @@ static void start_connection(struct listener *l, int fd)
     c->owner = l;
     c->allowed = transport_peer(fd, &uid, &pid) && uid_allowed((uid_t)uid);
     pthread_mutex_init(&c->send_mu, NULL);
+    pthread_cond_init(&c->turn, NULL);
+    /* The client's WSAStartup, made here on its behalf (the accept thread acts as it briefly). */
+    WSADATA data;
+    StandinClientAttach(client);
+    c->started = WSAStartup(0x0202, &data);
+    StandinClientAttach(0);
     pthread_mutex_lock(&g_host);
     c->next = l->conns;
     l->conns = c;
+    c->threads = 1;
     g_stats[WIRE_STAT_CONNECTIONS]++;
     g_stats[WIRE_STAT_ACCEPTED]++;
     pthread_mutex_unlock(&g_host);
@@ -465,15 +468,10 @@ static void start_connection(struct listener *l, int fd)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&thread, &attr, reader_main, c) != 0) {
-        pthread_mutex_lock(&g_host);
-        l->conns = c->next;
-        g_stats[WIRE_STAT_CONNECTIONS]--;
-        pthread_mutex_unlock(&g_host);
+    if (pthread_create(&thread, &attr, serve_main, c) != 0) {
         StandinClientKill(client);
-        close(fd);
-        pthread_mutex_destroy(&c->send_mu);
-        free(c);
+        pthread_mutex_lock(&g_host);
+        thread_leave(c);         /* the connection's only "thread": frees it */
     }
     pthread_attr_destroy(&attr);
 }

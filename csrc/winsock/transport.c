@@ -137,10 +137,19 @@ bool transport_send(int fd, const void *bytes, size_t length)
 }
 
 enum transport_read transport_read(int fd, int wake_fd, void *to, size_t length,
-                                   uint64_t deadline_ms)
+                                   uint64_t deadline_ms, bool arrived)
 {
     size_t got = 0;
     while (got < length) {
+        if (arrived) {            /* a message's body: usually here already, no poll needed */
+            ssize_t early = recv(fd, (char *)to + got, length - got, MSG_DONTWAIT);
+            if (early > 0) {
+                got += (size_t)early;
+                continue;
+            }
+            if (early == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+                return READ_CLOSED;
+        }
         int wait = -1;
         if (deadline_ms) {
             uint64_t now = transport_now_ms();

@@ -34,9 +34,10 @@ int transport_accept(int listen_fd, int stop_fd);
 /* Sends everything (MSG_NOSIGNAL: a closed peer is an error, never SIGPIPE). */
 bool transport_send(int fd, const void *bytes, size_t length);
 /* Reads exactly length bytes by the monotonic deadline (ms; 0 = none). wake_fd (or -1):
- * when it becomes readable before any byte arrived, it is drained and READ_WOKEN returned. */
+ * when it becomes readable before any byte arrived, it is drained and READ_WOKEN returned.
+ * arrived: the bytes are probably there already (a body after its header): try before polling. */
 enum transport_read transport_read(int fd, int wake_fd, void *to, size_t length,
-                                   uint64_t deadline_ms);
+                                   uint64_t deadline_ms, bool arrived);
 void transport_shutdown(int fd);
 bool transport_pipe(int fds[2]);       /* close-on-exec, non-blocking */
 bool transport_exists(const char *path);
