@@ -580,7 +580,8 @@ def test_many_clients_killed_clients_restarted_host(
         assert (counts["lookups"], counts["connections"], counts["malformed"]) == (0, 0, 0)
         events = [e.split()[0] for e in restarted.events()]
         assert events.count("startup") == events.count("cleanup") == len(outputs)
-        assert grown < 4 * 1024, f"the host grew {grown} KiB"
+        if not os.environ.get("NSPV2_SANITIZED"):  # ASan's quarantine keeps freed memory
+            assert grown < 4 * 1024, f"the host grew {grown} KiB"
     finally:
         for c in clients:
             if c.poll() is None:

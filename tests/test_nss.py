@@ -303,7 +303,11 @@ getent ahosts app.test
 echo "== python"
 python -c 'import socket; print(sorted({a[4][0] for a in socket.getaddrinfo("www.app.test", 80)}))'
 echo "== curl"
-curl -sS --max-time 30 "http://www.app.test:$PORT/page.txt"
+if [ -z "${NSPV2_SANITIZED:-}" ]; then
+    curl -sS --max-time 30 "http://www.app.test:$PORT/page.txt"
+else
+    echo "skipped: curl hangs with libasan preloaded (tools/sanitize.sh), nspv2 or not"
+fi
 """
 
 
@@ -370,7 +374,8 @@ def test_resolvers_in_a_private_namespace(rundir: Path, tmp_path: Path) -> None:
     assert seen["getent hosts"] == ["127.0.0.1       www.app.test"], seen
     assert seen["getent ahosts"][0].split() == ["127.0.0.1", "STREAM", "www.app.test"], seen
     assert seen["python"] == ["['127.0.0.1']"], seen
-    assert seen["curl"] == ["hello from a name only nspv2 knows"], seen
+    if not os.environ.get("NSPV2_SANITIZED"):  # the plain run has curl; see NAMESPACE_SCRIPT
+        assert seen["curl"] == ["hello from a name only nspv2 knows"], seen
     assert fallback["getent hosts"] == ["127.0.0.2       www.app.test app.test"], fallback
     assert fallback["python"] == ["['127.0.0.2']"], fallback
     assert Path("/etc/nsswitch.conf").read_text() != "hosts: nspv2 files\n"
