@@ -22,7 +22,9 @@ bool rundir_path(char out[RUNDIR_MAX], bool secure);
  * sockets), and checks it is a real folder owned by this user with no write access for
  * others. False when it cannot be used. */
 bool rundir_prepare(const char *dir, bool shared);
-/* <dir>/{GUID}.sock. */
+/* <dir>/{GUID}.sock. What else a host publishes about a provider belongs beside it, under the
+ * same name (for instance the domains it serves, so that the NSS module can decline other names
+ * without connecting). */
 void rundir_socket_path(const char *dir, const GUID *guid, char out[RUNDIR_PATH_MAX]);
 /* "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" */
 void rundir_guid_text(const GUID *guid, char out[39]);
