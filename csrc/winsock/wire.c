@@ -15,40 +15,31 @@ static size_t wide_bytes(const WCHAR *s)
     return (n + 1) * sizeof(WCHAR);
 }
 
-void wire_fields_from_client(const WSAQUERYSETW *qs, struct wire_fields *f)
-{
-    memset(f, 0, sizeof *f);
-    f->name = qs->lpszServiceInstanceName;
-    f->comment = qs->lpszComment;
-    f->context = qs->lpszContext;
-    f->query = qs->lpszQueryString;
-    f->version = qs->lpVersion;
-    f->provider = qs->lpNSProviderId;
-    f->name_space = qs->dwNameSpace;
-    f->output_flags = qs->dwOutputFlags;
-    f->n_protocols = qs->lpafpProtocols ? qs->dwNumberOfProtocols : 0;
-    f->protocols = qs->lpafpProtocols;
-    f->n_csaddrs = qs->lpcsaBuffer ? qs->dwNumberOfCsAddrs : 0;
-    f->csaddrs = qs->lpcsaBuffer;
-    f->blob = qs->lpBlob;
-}
+/* WSAQUERYSETW and WSAQUERYSET2W name these fields alike (the client's has lpServiceClassId
+ * besides, which never travels: Winsock gives providers no service class). */
+#define FIELDS_FROM(qs, f)                                                                         \
+    do {                                                                                           \
+        memset((f), 0, sizeof *(f));                                                               \
+        (f)->name = (qs)->lpszServiceInstanceName;                                                 \
+        (f)->comment = (qs)->lpszComment;                                                          \
+        (f)->context = (qs)->lpszContext;                                                          \
+        (f)->query = (qs)->lpszQueryString;                                                        \
+        (f)->version = (qs)->lpVersion;                                                            \
+        (f)->provider = (qs)->lpNSProviderId;                                                      \
+        (f)->name_space = (qs)->dwNameSpace;                                                       \
+        (f)->output_flags = (qs)->dwOutputFlags;                                                   \
+        (f)->n_protocols = (qs)->lpafpProtocols ? (qs)->dwNumberOfProtocols : 0;                   \
+        (f)->protocols = (qs)->lpafpProtocols;                                                     \
+        (f)->n_csaddrs = (qs)->lpcsaBuffer ? (qs)->dwNumberOfCsAddrs : 0;                          \
+        (f)->csaddrs = (qs)->lpcsaBuffer;                                                          \
+        (f)->blob = (qs)->lpBlob;                                                                  \
+    } while (0)
+
+void wire_fields_from_client(const WSAQUERYSETW *qs, struct wire_fields *f) { FIELDS_FROM(qs, f); }
 
 void wire_fields_from_provider(const WSAQUERYSET2W *qs, struct wire_fields *f)
 {
-    memset(f, 0, sizeof *f);
-    f->name = qs->lpszServiceInstanceName;
-    f->comment = qs->lpszComment;
-    f->context = qs->lpszContext;
-    f->query = qs->lpszQueryString;
-    f->version = qs->lpVersion;
-    f->provider = qs->lpNSProviderId;
-    f->name_space = qs->dwNameSpace;
-    f->output_flags = qs->dwOutputFlags;
-    f->n_protocols = qs->lpafpProtocols ? qs->dwNumberOfProtocols : 0;
-    f->protocols = qs->lpafpProtocols;
-    f->n_csaddrs = qs->lpcsaBuffer ? qs->dwNumberOfCsAddrs : 0;
-    f->csaddrs = qs->lpcsaBuffer;
-    f->blob = qs->lpBlob;
+    FIELDS_FROM(qs, f);
 }
 
 static size_t sockaddr_bytes(const SOCKET_ADDRESS *a)
