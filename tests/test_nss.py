@@ -379,3 +379,63 @@ def test_resolvers_in_a_private_namespace(rundir: Path, tmp_path: Path) -> None:
     assert fallback["getent hosts"] == ["127.0.0.2       www.app.test app.test"], fallback
     assert fallback["python"] == ["['127.0.0.2']"], fallback
     assert Path("/etc/nsswitch.conf").read_text() != "hosts: nspv2 files\n"
+
+
+def test_hung_host_does_not_stall(rundir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host that accepts but never answers: the module gives up after NSPV2_NSS_TIMEOUT_MS
+    with TRYAGAIN (TRY_AGAIN), and a Winsock client's lookup with WSATRY_AGAIN."""
+    import uuid
+
+    guid = uuid.uuid4()
+    rundir.mkdir(mode=0o700)
+    text = "{" + str(guid).upper() + "}"
+    (rundir / "catalog").write_text(f"ns {text} 12 1 1 - - -\n")
+    # Another process (the module never asks a host that is its own process): connections
+    # queue on its socket and are never answered.
+    listen = (
+        "import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); "
+        "s.listen(8); print('ready', flush=True); sys.stdin.read()"
+    )
+    hung = subprocess.Popen(
+        [sys.executable, "-c", listen, str(rundir / f"{text}.sock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert hung.stdout is not None and hung.stdout.readline().strip() == "ready"
+    try:
+        monkeypatch.setenv("NSPV2_NSS_TIMEOUT_MS", "300")
+        module = Module()
+        status, _ = module.byname3("www.example.test", 2)
+        assert (status, module.h_errno.value) == (TRYAGAIN, TRY_AGAIN)
+        done = subprocess.run(
+            [sys.executable, "-m", "nspv2", "lookup", "x", "--namespace", "NS_DNS"],
+            capture_output=True,
+            text=True,
+            env=shared_env(rundir),
+            timeout=PATIENCE,
+        )
+        assert done.returncode == 1 and "(11002)" in done.stderr, done.stderr
+    finally:
+        hung.communicate("", timeout=PATIENCE)
+
+
+def test_never_asks_its_own_process(rundir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host resolving through glibc must not come back into itself: the module declines
+    (NOTFOUND) when the socket's listener is the calling process (SO_PEERCRED pid)."""
+    import socket
+    import uuid
+
+    text = "{" + str(uuid.uuid4()).upper() + "}"
+    rundir.mkdir(mode=0o700)
+    (rundir / "catalog").write_text(f"ns {text} 12 1 1 - - -\n")
+    mine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mine.bind(str(rundir / f"{text}.sock"))
+    mine.listen(8)  # never answered: asking it would time out (TRYAGAIN)
+    try:
+        monkeypatch.setenv("NSPV2_NSS_TIMEOUT_MS", "60000")
+        module = Module()
+        status, _ = module.byname3("www.example.test", 2)
+        assert (status, module.h_errno.value) == (NOTFOUND, HOST_NOT_FOUND)
+    finally:
+        mine.close()
