@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds nspv2's C parts with AddressSanitizer + UndefinedBehaviorSanitizer into a throwaway
 # virtual environment and runs the C host tests, the stand-in self-test, the stress test, the
-# cross-process stand-in and the NSS module (tests/test_crossprocess.py, tests/test_nss.py), and the
-# lookups answered in C (fuzzed with corrupt result images) and the C marshalling (nspv2._cmarshal)
-# against them. libasan is preloaded because the hosts and Python themselves are not
+# cross-process stand-in and the NSS module (tests/test_crossprocess.py, tests/test_nss.py), the
+# lookups answered in C (fuzzed with corrupt result images) and the C marshalling
+# (nspv2._cmarshal) against them. libasan is preloaded because the hosts and Python themselves are not
 # instrumented; leak checking is left to valgrind and the stand-in's own ASan run, since an
 # embedded interpreter that is never finalized keeps its memory by design.
 #   bash tools/sanitize.sh [pytest args...]
