@@ -332,37 +332,28 @@ static size_t pack_fields(const struct wire_fields *f, uint8_t *base, size_t len
         if (blob->pBlobData == NULL)
             blob->cbSize = 0;
     }
-    if (q2) {
-        q2->dwSize = sizeof(WSAQUERYSET2W);
-        q2->lpszServiceInstanceName = name;
-        q2->lpVersion = version;
-        q2->lpszComment = comment;
-        q2->dwNameSpace = f->name_space;
-        q2->lpNSProviderId = provider;
-        q2->lpszContext = context;
-        q2->dwNumberOfProtocols = f->n_protocols;
-        q2->lpafpProtocols = protocols;
-        q2->lpszQueryString = query;
-        q2->dwNumberOfCsAddrs = f->n_csaddrs;
-        q2->lpcsaBuffer = csaddrs;
-        q2->dwOutputFlags = f->output_flags;
-        q2->lpBlob = blob;
-    } else {
-        q->dwSize = sizeof(WSAQUERYSETW);
-        q->lpszServiceInstanceName = name;
-        q->lpVersion = version;
-        q->lpszComment = comment;
-        q->dwNameSpace = f->name_space;
-        q->lpNSProviderId = provider;
-        q->lpszContext = context;
-        q->dwNumberOfProtocols = f->n_protocols;
-        q->lpafpProtocols = protocols;
-        q->lpszQueryString = query;
-        q->dwNumberOfCsAddrs = f->n_csaddrs;
-        q->lpcsaBuffer = csaddrs;
-        q->dwOutputFlags = f->output_flags;
-        q->lpBlob = blob;
-    }
+#define FILL(out)                                                                                  \
+    do {                                                                                           \
+        (out)->dwSize = sizeof *(out);                                                             \
+        (out)->lpszServiceInstanceName = name;                                                     \
+        (out)->lpVersion = version;                                                                \
+        (out)->lpszComment = comment;                                                              \
+        (out)->dwNameSpace = f->name_space;                                                        \
+        (out)->lpNSProviderId = provider;                                                          \
+        (out)->lpszContext = context;                                                              \
+        (out)->dwNumberOfProtocols = f->n_protocols;                                               \
+        (out)->lpafpProtocols = protocols;                                                         \
+        (out)->lpszQueryString = query;                                                            \
+        (out)->dwNumberOfCsAddrs = f->n_csaddrs;                                                   \
+        (out)->lpcsaBuffer = csaddrs;                                                              \
+        (out)->dwOutputFlags = f->output_flags;                                                    \
+        (out)->lpBlob = blob;                                                                      \
+    } while (0)
+    if (q2)
+        FILL(q2);
+    else
+        FILL(q);
+#undef FILL
     return sizing.at;
 }
 
