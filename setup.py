@@ -6,6 +6,8 @@
 - ``libnspv2.so``: off Windows, the provider library hosts load, a loader that makes libpython
   visible and then loads the module (csrc/provider/loader.c);
 - ``libws2standin``: the Winsock stand-in, off Windows only (csrc/winsock/);
+- ``libnss_nspv2.so.2``: on Linux, glibc's NSS hosts module, a client of the hosts' sockets
+  (csrc/nss/);
 - ``nspv2-host``: the native host program (csrc/host/);
 - the headers under ``nspv2/include``, which the runtime's cffi declarations are read from.
 """
@@ -30,6 +32,7 @@ WINDOWS = sys.platform == "win32"
 # The native host's program name, without the extension the compiler adds (nspv2-host.exe with
 # MSVC; tests/test_setup.py computes it with setuptools' MSVC compiler class).
 HOST_PROGRAM = "nspv2-host"
+NSS_FILE = "libnss_nspv2.so.2"  # glibc loads libnss_<service>.so.2 (Linux only)
 
 # Headers copied into the package: cffi's ABI-mode declarations are read from them at run time.
 PACKAGED_HEADERS = [
@@ -85,6 +88,8 @@ class BuildExt(build_ext):
         if not WINDOWS:
             self.build_loader(package_dir)
             self.build_standin(package_dir)
+        if sys.platform.startswith("linux"):
+            self.build_nss(package_dir)
         self.build_host(package_dir)
 
     def objects(self, sources: list[Path], tag: str) -> list[str]:
@@ -129,6 +134,24 @@ class BuildExt(build_ext):
             str(package_dir / "libws2standin.so"),
             libraries=["pthread"],
             extra_postargs=["-pthread", *extra],
+        )
+
+    def build_nss(self, package_dir: Path) -> None:
+        """libnss_nspv2.so.2, glibc's hosts module (csrc/nss/): no Python, no stand-in; the
+        wire format, runtime folder and socket code compiled in; only _nss_nspv2_* exported."""
+        sources = [
+            *sorted((CSRC / "nss").glob("*.c")),
+            *(CSRC / "winsock" / name for name in ("wire.c", "rundir.c", "transport.c")),
+        ]
+        extra = os.environ.get("NSPV2_EXTRA_CFLAGS", "").split()
+        self.compiler.link_shared_object(
+            self.objects(sources, "nss"),
+            str(package_dir / NSS_FILE),
+            extra_postargs=[
+                f"-Wl,--version-script={CSRC / 'nss' / 'nss_nspv2.map'}",
+                f"-Wl,-soname,{NSS_FILE}",
+                *extra,
+            ],
         )
 
     def build_host(self, package_dir: Path) -> None:

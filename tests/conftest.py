@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import tempfile
 import tracemalloc
 import uuid
 from typing import Callable, Iterator, Optional
@@ -19,6 +21,14 @@ from nspv2._native import Native, load
 from nspv2.napi import InstallationBlob
 
 Serve = Callable[..., uuid.UUID]
+
+# Every process the tests start publishes its providers and finds other hosts in a runtime
+# folder of this run only (never the machine's /run/nspv2 or $XDG_RUNTIME_DIR/nspv2), and keeps
+# its stand-in catalog in memory unless a test shares one (tests/test_crossprocess.py does).
+os.environ.setdefault(
+    "NSPV2_RUNTIME_DIR", os.path.join(tempfile.mkdtemp(prefix="nspv2-tests-"), "run")
+)
+os.environ.setdefault("NSPV2_STANDIN_CATALOG", "")
 
 
 def traced_growth(work: Callable[[int], None], rounds: int) -> int:

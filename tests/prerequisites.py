@@ -18,7 +18,7 @@ import pytest
 # Debian's packages for every test prerequisite; README.md gives the same command.
 APT_PACKAGES = (
     "gcc libc6-dev binutils clang libclang-rt-14-dev valgrind "
-    "mingw-w64 mingw-w64-tools wine64 dnsmasq-base"
+    "mingw-w64 mingw-w64-tools wine64 dnsmasq-base curl"
 )
 APT_INSTALL = f"sudo apt-get install -y {APT_PACKAGES}"
 PIP_INSTALL = "python -m pip install '.[test]'"
@@ -40,6 +40,7 @@ PACKAGE_OF = {
     "gendef": "mingw-w64-tools",
     "wine": "wine64",
     "dnsmasq": "dnsmasq-base",
+    "curl": "curl",
 }
 
 

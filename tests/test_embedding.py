@@ -224,6 +224,8 @@ def config(tmp_path: Path, provider_dir: Path) -> Path:
 def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """The environment without PYTHON* and NSPV2_* variables (an in-memory stand-in catalog)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "NSPV2_"))}
+    env["NSPV2_STANDIN_CATALOG"] = ""  # unset, the stand-in would share the runtime folder's
+    env["NSPV2_RUNTIME_DIR"] = os.environ["NSPV2_RUNTIME_DIR"]  # this run's (conftest.py)
     env.update(extra or {})
     return env
 

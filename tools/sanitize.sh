@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds nspv2's C parts with AddressSanitizer + UndefinedBehaviorSanitizer into a throwaway
-# virtual environment and runs the C host tests, the stand-in self-test, the stress test and the
-# lookups answered in C (fuzzed with corrupt result images) and the C marshalling (nspv2._cmarshal)
-# against them, and the stand-in's ws2_32 rules (NS_EMAIL routing begins providers late). libasan is preloaded because the hosts and Python themselves are not
+# virtual environment and runs the C host tests, the stand-in self-test, the stress test, the
+# cross-process stand-in and the NSS module (tests/test_crossprocess.py, tests/test_nss.py), the
+# lookups answered in C (fuzzed with corrupt result images) and the C marshalling
+# (nspv2._cmarshal) against them, and the stand-in's ws2_32 rules (NS_EMAIL routing begins
+# providers late). libasan is preloaded because the hosts and Python themselves are not
 # instrumented; leak checking is left to valgrind and the stand-in's own ASan run, since an
 # embedded interpreter that is never finalized keeps its memory by design.
 #   bash tools/sanitize.sh [pytest args...]
@@ -28,4 +30,5 @@ export NSPV2_SANITIZED=1
 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   -k "not valgrind" \
   tests/test_embedding.py tests/test_stress.py tests/test_concurrency.py tests/test_buffer.py \
-  tests/test_lookups_c.py tests/test_cmarshal.py tests/test_begin_c.py tests/test_ws2_rules.py "$@"
+  tests/test_lookups_c.py tests/test_cmarshal.py tests/test_begin_c.py tests/test_ws2_rules.py \
+  tests/test_crossprocess.py tests/test_nss.py "$@"

@@ -314,12 +314,16 @@ struct catalog_entry *catalog_first(void)
 {
     if (!g_loaded) {
         g_loaded = true;
+        /* Unset: the catalog file of the runtime folder, shared by this user's processes
+         * (shared_catalog.c); set but empty: this process's own, in memory. */
         const char *file = getenv("NSPV2_STANDIN_CATALOG");
-        if (file && *file) {
-            g_catalog_file = strdup(file);
-            if (g_catalog_file)
-                catalog_read_file();
-        }
+        g_catalog_file = file ? (*file ? strdup(file) : NULL) : standin_default_catalog();
+        if (g_catalog_file)
+            catalog_read_file();
+        if (g_catalog_file)
+            (void)standin_catalog_changed(g_catalog_file);
+    } else if (g_catalog_file && standin_catalog_changed(g_catalog_file)) {
+        catalog_read_file();     /* another process changed it */
     }
     return g_catalog;
 }

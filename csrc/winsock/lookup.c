@@ -77,6 +77,14 @@ void lookups_drop_for_client(INT client)
 
 void lookups_release_tables(void) { handle_table_release_if_empty(&g_lookups); }
 
+size_t standin_lookup_count(void)
+{
+    standin_lock();
+    size_t n = g_lookups.used;
+    standin_unlock();
+    return n;
+}
+
 /* NSPv2LookupServiceEnd of one provider's handle, unless it has been unadvertised (its handles
  * died with it). Lock NOT held. */
 static void end_one(uint64_t serial, HANDLE handle)

@@ -44,7 +44,39 @@
 
 static struct provider *g_providers;
 static struct provider *g_retiring;   /* withdrawn, waiting for their running calls */
+static struct provider *g_remote;     /* proxies for providers other processes advertise */
 static uint64_t g_next_serial = 1;
+static _Thread_local GUID t_route_only;
+static _Thread_local bool t_route_only_set;
+
+void standin_route_only(const GUID *guid)
+{
+    t_route_only_set = guid != NULL;
+    if (guid)
+        t_route_only = *guid;
+}
+
+/* The proxy of a provider another process publishes (lock held); NULL when none does. */
+static struct provider *remote_proxy(const GUID *guid)
+{
+    if (!remote_published(guid))
+        return NULL;
+    struct provider *p = g_remote;
+    while (p && memcmp(&p->guid, guid, sizeof(GUID)) != 0)
+        p = p->next;
+#ifndef _WIN32
+    if (p == NULL && (p = calloc(1, sizeof *p)) != NULL) {
+        p->guid = *guid;
+        p->routine = remote_routine;
+        p->serial = g_next_serial++;
+        p->owner = -1;
+        p->remote = true;
+        p->next = g_remote;
+        g_remote = p;
+    }
+#endif
+    return p;
+}
 
 struct provider *provider_by_guid(const GUID *guid)
 {
@@ -65,6 +97,9 @@ struct provider *provider_by_serial(uint64_t serial)
 struct provider *provider_enter(uint64_t serial, NSPV2_ROUTINE *routine, bool retiring_too)
 {
     struct provider *p = provider_by_serial(serial);
+    for (struct provider *r = g_remote; !p && r; r = r->next)
+        if (r->serial == serial)
+            p = r;
     for (struct provider *r = g_retiring; !p && retiring_too && r; r = r->next)
         if (r->serial == serial)
             p = r;
@@ -102,6 +137,7 @@ struct provider *providers_detach_owned_by(INT owner)
 
 void provider_retire(struct provider *p)
 {
+    remote_host_withdraw(&p->guid);  /* other processes' connections end first */
     standin_lock();
     while (p->running > 0)
         standin_wait();
@@ -132,6 +168,8 @@ struct route_list {
 static void route_add(struct route_list *list, const struct catalog_entry *e, bool fallback)
 {
     struct provider *p = provider_by_guid(&e->guid);
+    if (p == NULL)
+        p = remote_proxy(&e->guid);               /* advertised by another process */
     if (p == NULL || list->failed)
         return;                                   /* not advertised: unavailable */
     for (size_t i = 0; i < list->count; i++)
@@ -192,6 +230,16 @@ size_t standin_route(const WSAQUERYSETW *qs, bool authoritative, struct route **
 {
     struct route_list list = {NULL, 0, 0, false};
     bool any_email = false;
+    if (t_route_only_set) {  /* the host's dispatch: the client's process routed already */
+        struct provider *p = provider_by_guid(&t_route_only);
+        *routes = NULL;
+        if (p == NULL)
+            return 0;
+        if ((*routes = malloc(sizeof **routes)) == NULL)
+            return (size_t)-1;
+        (*routes)[0] = (struct route){p->guid, p->serial, false};
+        return 1;
+    }
     for (struct catalog_entry *e = catalog_first(); e; e = e->next) {
         if (!in_scope(e, qs->dwNameSpace, qs->lpNSProviderId))
             continue;
@@ -262,6 +310,7 @@ STANDIN_EXPORT INT WINAPI WSAAdvertiseProvider(const GUID *puuidProviderId,
     p->next = g_providers;
     g_providers = p;
     standin_unlock();
+    remote_host_publish(puuidProviderId);  /* other processes of this user reach it now */
     return NO_ERROR;
 }
 

@@ -125,6 +125,7 @@ struct provider {
     bool withdrawn;
     struct provider *next;        /* in the advertised list, or the retiring list */
     struct provider *retire_next; /* chain returned by providers_detach_owned_by */
+    bool remote;                  /* a proxy for a host in another process (remote_client.c) */
 };
 struct provider *provider_by_guid(const GUID *guid);   /* lock held; advertised ones only */
 struct provider *provider_by_serial(uint64_t serial);  /* lock held */
@@ -138,6 +139,10 @@ struct provider *providers_detach_owned_by(INT owner);
 /* Waits for the running calls of a detached provider, runs its sessions down, frees it.
  * Lock NOT held. */
 void provider_retire(struct provider *p);
+
+/* The calling thread routes only to the provider advertised here under guid, catalog or not
+ * (NULL: as usual). The host's dispatch (remote_host.c) uses it: the client routed already. */
+void standin_route_only(const GUID *guid);
 
 /* Routing: the installed, enabled and advertised providers a query goes to, in the order they
  * are asked (providers.c says which and in what order). A `fallback` route is one of an NS_EMAIL
@@ -173,6 +178,7 @@ struct session *sessions_detach_for_provider(uint64_t serial);
 
 /* ---- lookup.c ---- */
 void lookups_drop_for_client(INT client);        /* lock held */
+size_t standin_lookup_count(void);               /* lookup handles open; lock NOT held */
 void lookups_release_tables(void);               /* lock held */
 
 /* ---- async.c ---- */
@@ -211,6 +217,28 @@ bool queryset_check_result(const GUID *provider, const BYTE *buffer, size_t leng
 void queryset_result_to_client(const WSAQUERYSET2W *result, size_t extent, WSAQUERYSETW *out);
 /* Client-side validation shared by Begin and SetService: NO_ERROR or the error code. */
 INT queryset_validate_client(const WSAQUERYSETW *qs);
+
+/* ---- the cross-process stand-in (POSIX; wire.h has the protocol) ----
+ * remote_client.c, the client's side: a provider advertised by another process is reached
+ * through a proxy provider whose routine carries each call over that host's socket.
+ * remote_host.c, the host's side: WSAAdvertiseProvider publishes the provider's socket and
+ * dispatches other processes' calls to it. shared_catalog.c: the catalog file they share. */
+#ifndef _WIN32
+extern const NSPV2_ROUTINE remote_routine;
+bool remote_published(const GUID *guid);         /* a host elsewhere has published it */
+void remote_host_publish(const GUID *guid);      /* lock NOT held */
+void remote_host_withdraw(const GUID *guid);     /* lock NOT held */
+/* The catalog file when NSPV2_STANDIN_CATALOG is unset (malloc'd; NULL: none). */
+char *standin_default_catalog(void);
+/* True when the catalog file changed since the last call (checked at most twice a second). */
+bool standin_catalog_changed(const char *file);
+#else
+static inline bool remote_published(const GUID *guid) { (void)guid; return false; }
+static inline void remote_host_publish(const GUID *guid) { (void)guid; }
+static inline void remote_host_withdraw(const GUID *guid) { (void)guid; }
+static inline char *standin_default_catalog(void) { return NULL; }
+static inline bool standin_catalog_changed(const char *file) { (void)file; return false; }
+#endif
 
 #pragma GCC visibility pop
 

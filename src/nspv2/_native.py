@@ -85,6 +85,15 @@ def winsock_library() -> Optional[Path]:
     return Path(override) if override else PACKAGE_DIR / "libws2standin.so"
 
 
+#: glibc's NSS hosts module (Linux only): `hosts: files nspv2 dns` in /etc/nsswitch.conf.
+NSS_FILE = "libnss_nspv2.so.2"
+
+
+def nss_module() -> Optional[Path]:
+    """libnss_nspv2.so.2, the NSS hosts module (None off Linux)."""
+    return PACKAGE_DIR / NSS_FILE if sys.platform.startswith("linux") else None
+
+
 def host_program() -> Path:
     """The native host program."""
     return PACKAGE_DIR / ("nspv2-host.exe" if WINDOWS else "nspv2-host")
@@ -96,6 +105,9 @@ def paths() -> Dict[str, str]:
     winsock = winsock_library()
     if winsock is not None:
         found["winsock"] = str(winsock)
+    nss = nss_module()
+    if nss is not None:
+        found["nss"] = str(nss)
     return found
 
 

@@ -8,8 +8,9 @@ nspv2 catalog                         the providers in the Winsock catalog
 nspv2 install|reinstall|uninstall|enable|disable --provider package.module:Class
                                       register a provider (nspv2.registration)
 nspv2 list                            every catalog provider, ours marked *
-nspv2 serve [--provider P ...] [--lookup NAME ...]
-                                      serve providers from this Python until Ctrl+C
+nspv2 serve [--provider P ... | --configured] [--lookup NAME ...]
+                                      serve to every process of this user until
+                                      Ctrl+C (no arguments: the built-in example)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any, List, Optional
 
-from . import _native, catalog, config, registration
+from . import _native, catalog, config, registration, serving
 from ._constants import (
     LUP_RETURN_ALL,
     NS_ALL,
@@ -42,6 +43,7 @@ from ._constants import (
     WSANO_RECOVERY,
     WSASERVICE_NOT_FOUND,
     WSASYSNOTREADY,
+    WSATRY_AGAIN,
     LookupFlags,
     Namespace,
     ResultFlags,
@@ -210,10 +212,12 @@ def explain(exc: WinsockError, namespace: int, provider: Optional[str]) -> str:
         WSASYSNOTREADY: "the provider library could not start Python: the host's first error "
         "line says why",
         WSAEINVAL: "Winsock refused the query: check the name and --namespace",
+        WSATRY_AGAIN: "a host serving this namespace did not answer in time: it may be hung; "
+        "restart its `nspv2 serve`",
         WSAEINVALIDPROVIDER: f"{{{provider}}} is not an installed provider: `nspv2 list` shows "
         "the catalog",
     }
-    return f"{exc.strerror} in {asked}: " + hints.get(code, "see `nspv2 lookup --help`")
+    return f"{exc.strerror} ({code}) in {asked}: " + hints.get(code, "see `nspv2 lookup --help`")
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
@@ -327,7 +331,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def _serve_targets(args: argparse.Namespace) -> List[tuple[uuid.UUID, Provider]]:
     """(GUID, provider instance) for each --provider (a GUID or package.module:Class), or for
-    every configured provider."""
+    every configured provider (--configured or --config)."""
     chosen: List[str] = args.provider or [str(g) for g in registration.configured_ids(args.config)]
     if not chosen:
         raise registration.RegistrationError(
@@ -348,20 +352,17 @@ def _serve_targets(args: argparse.Namespace) -> List[tuple[uuid.UUID, Provider]]
 def cmd_serve(args: argparse.Namespace) -> int:
     """WSAStartup (inside advertise), advertise every provider, serve until SIGINT/SIGTERM (or
     look the --lookup names up and exit), unadvertise."""
-    targets = _serve_targets(args)
     stop = threading.Event()
+    if serving.bare(args):  # no arguments: the built-in example
+        targets = serving.example_targets()
+    else:
+        targets = [serving.target_of(guid, provider) for guid, provider in _serve_targets(args)]
     with contextlib.ExitStack() as stack:
-        for guid, provider in targets:
-            try:
-                stack.enter_context(advertise(provider, guid))
-            except WinsockError as exc:
-                if exc.code == WSAEINVALIDPROVIDER:
-                    raise registration.RegistrationError(
-                        f"{{{guid}}} is not in the Winsock catalog, so Winsock will not let it be "
-                        f"advertised: run `nspv2 install` for it first"
-                    ) from exc
-                raise
-            print(f"nspv2: serving {{{guid}}} ({type(provider).__qualname__})", file=sys.stderr)
+        for target in stack.enter_context(serving.hosting(targets)):
+            print(
+                f"nspv2: serving {{{target.provider_id}}} ({type(target.provider).__qualname__})",
+                file=sys.stderr,
+            )
         if args.lookup:
             return 0 if print_lookups(args.lookup, args.lookup_namespace) else 1
         previous: dict[int, Any] = {}
@@ -464,7 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
             type=Path,
             help="Linux: the systemd user unit folder (default ~/.config/systemd/user)",
         )
-    p = sub.add_parser("serve", help="serve providers from this Python until Ctrl+C")
+    p = sub.add_parser(
+        "serve",
+        help="serve providers to every process of this user until Ctrl+C (no arguments: the "
+        "built-in example)",
+    )
+    p.add_argument("--configured", action="store_true", help="serve every configured provider")
     p.add_argument(
         "--provider",
         action="append",

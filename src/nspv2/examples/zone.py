@@ -10,6 +10,11 @@ Its NS_EMAIL installation blob (``domains``, ``wildcard``) is what makes Winsock
 to it: primary for example.test, so ``alice@example.test`` comes to it first, and a wildcard
 provider, because its host names (``www.example.test``) have no ``@`` and so no domain part:
 Winsock gives such names to wildcard providers only.
+
+:class:`ZoneDnsProvider` is the same zone's NS_DNS face, under a GUID of its own (a catalog entry
+has one namespace): it answers host names, and reverse names (``10.2.0.192.in-addr.arpa``, the
+``ip6.arpa`` nibbles) with the host name, to NS_DNS queries only, the way Windows' getaddrinfo
+and getnameinfo ask NS_DNS providers (and the way libnss_nspv2 asks for glibc's resolver).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import DefaultDict, Dict, Iterator, List, Tuple
 
 from .._constants import (
     IPPROTO_TCP,
+    NS_DNS,
     NS_EMAIL,
     RESULT_IS_ALIAS,
     SOCK_STREAM,
@@ -108,3 +114,35 @@ class ZoneProvider(Provider):
                     context=host,
                     addresses=self.addresses(host, SMTP_PORT),
                 )
+
+
+def reverse_name(address: str) -> str:
+    """The DNS reverse name of an IPv4 or IPv6 address (in-addr.arpa / ip6.arpa)."""
+    return ipaddress.ip_address(address).reverse_pointer
+
+
+class ZoneDnsProvider(ZoneProvider):
+    """The example zone's host names as an NS_DNS provider (its own GUID and catalog entry)."""
+
+    name = "nspv2 example zone (DNS)"
+    namespace = NS_DNS
+    provider_id = uuid.UUID("5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d22")
+
+    def __init__(self, zone_file: Path = ZONE_FILE) -> None:
+        super().__init__(zone_file)
+        self.reverse: Dict[str, str] = {}
+        for name, records in self.records.items():
+            for kind, value in records:
+                if kind in ("A", "AAAA"):
+                    self.reverse.setdefault(reverse_name(value), name)
+
+    def lookup(self, query: QuerySet, flags: LookupFlags, session: Session) -> Iterator[QuerySet]:
+        name = (query.instance_name or "").strip().lower().rstrip(".")
+        if query.namespace != NS_DNS or "@" in name:
+            raise WinsockError(WSASERVICE_NOT_FOUND)
+        if name in self.reverse:
+            return iter([QuerySet(instance_name=self.reverse[name])])
+        results = list(self.host(name))
+        if not results:
+            raise WinsockError(WSASERVICE_NOT_FOUND)
+        return iter(results)
