@@ -551,7 +551,7 @@ def build_all(out: Path, python_dir: Path, wheels: Path) -> dict[str, Path]:
             *("-I", str(include), "-I", str(CSRC / "include"), "-I", str(CSRC / "provider")),
             "-o",
             str(cmarshal),
-            str(CSRC / "marshal" / "cmarshal.c"),
+            *sorted(str(path) for path in (CSRC / "marshal").glob("*.c")),
             str(lib / f"lib{PY_DLL}.dll.a"),
         ]
     )

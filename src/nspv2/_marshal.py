@@ -122,7 +122,6 @@ class Marshal:
     ) -> None:
         self.ffi = ffi
         self._layout = ImageLayout(ffi, image_align) if image_align else None
-        self._addresses: dict[int, tuple[Tuple[CsAddr, ...], bytes]] = {}
         self._lib = lib
         self._c: Optional[Marshaller] = None
         if accelerator is not None and self._layout is not None:
@@ -130,10 +129,9 @@ class Marshal:
                 queryset=QuerySet,
                 version=Version,
                 afprotocol=AfProtocol,
+                csaddr=CsAddr,
                 uuid=uuid.UUID,
                 uuid_from_bytes_le=_uuid_from_bytes_le,
-                addresses_block=self._cached_addresses_block,
-                address_blocks=self._addresses,
                 lookups_create=None
                 if lib is None
                 else int(ffi.cast("uintptr_t", ffi.addressof(lib, "nspv2_lookups_create"))),
@@ -378,10 +376,12 @@ class Marshal:
             size += len(data) + pad
             return at + 1
 
-        # The addresses come first, at a fixed offset, so their serialized form does not depend
-        # on the rest (and can be cached).
+        # The addresses come first, at a fixed offset, so their block does not depend on the rest.
         addresses = result.addresses
-        p_csaddrs = put(self._cached_addresses_block(addresses)) if addresses else 0
+        p_csaddrs = 0
+        if addresses:
+            block = self._addresses_block(tuple(addresses), layout, layout.addresses_at)
+            p_csaddrs = put(block)
 
         name = result.instance_name
         comment = result.comment
@@ -496,23 +496,6 @@ class Marshal:
             session, self.ffi.cast("GUID *", provider_address), flags, count, records, len(records)
         )
         return created
-
-    def _cached_addresses_block(self, addresses: Any) -> bytes:
-        """The addresses' block (see _addresses_block) for an image. Providers usually answer
-        with the same address tuples again and again, so a tuple's block is cached by its
-        identity (the entry holds the tuple, which keeps its id unique); a list may change, and
-        is never cached. nspv2._cmarshal reads the same cache."""
-        layout = self._layout
-        assert layout is not None
-        if type(addresses) is not tuple:
-            return self._addresses_block(tuple(addresses), layout, layout.addresses_at)
-        cached = self._addresses.get(id(addresses))
-        if cached is None or cached[0] is not addresses:
-            cached = (addresses, self._addresses_block(addresses, layout, layout.addresses_at))
-            if len(self._addresses) >= 512:
-                self._addresses.clear()
-            self._addresses[id(addresses)] = cached
-        return cached[1]
 
     @staticmethod
     def _addresses_block(addresses: Tuple[CsAddr, ...], layout: ImageLayout, base: int) -> bytes:
