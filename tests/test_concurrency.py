@@ -241,28 +241,28 @@ class Nested(nspv2.Provider):
 def gate_counts() -> tuple[int, int, int]:
     counts = provider_ffi.new("struct nspv2_gate_counts *")
     provider_lib.nspv2_gate_counts(counts)
-    return int(counts.waited), int(counts.abandoned), int(counts.nested)
+    return int(counts.waited), int(counts.taken_over), int(counts.nested)
 
 
 def test_provider_looking_up_on_its_own_thread_passes_its_own_gate(serve: Serve) -> None:
     """A provider whose lookup resolves a name through Winsock on the same thread comes back into
-    the library while holding the gate in front of Python: it passes straight through (no wait,
-    no timeout), or every such lookup would stall for the gate's patience."""
+    the library while holding the gate in front of Python: it passes straight through, or every
+    such lookup would wait for its own hold to be old enough to take over."""
     serve(Nested(on_worker=False))
-    _, abandoned, nested = gate_counts()
+    _, taken_over, nested = gate_counts()
     [result] = nspv2.lookup("outer", namespace=nspv2.NS_DNS)
     assert result.instance_name == "outer via inner"
-    _, abandoned_after, nested_after = gate_counts()
+    _, taken_over_after, nested_after = gate_counts()
     assert nested_after > nested
-    assert abandoned_after == abandoned
+    assert taken_over_after == taken_over
 
 
 def test_provider_waiting_for_a_worker_that_looks_up_does_not_deadlock(serve: Serve) -> None:
     """A provider whose lookup waits for a worker thread that itself looks up through Winsock
-    holds the gate while the worker needs it: the worker's wait runs out of patience and it goes
-    on to Python without the gate (the holder has released the GIL), so both complete."""
+    holds the gate while the worker needs it: the worker takes the gate over from the waiting
+    holder (which has released the GIL), so both complete."""
     serve(Nested(on_worker=True))
-    _, abandoned, _ = gate_counts()
+    _, taken_over, _ = gate_counts()
     outcome: list[Any] = []
     thread = threading.Thread(
         target=lambda: outcome.append(nspv2.lookup("outer", namespace=nspv2.NS_DNS)), daemon=True
@@ -272,7 +272,7 @@ def test_provider_waiting_for_a_worker_that_looks_up_does_not_deadlock(serve: Se
     assert not thread.is_alive(), "the nested lookup deadlocked"
     [[result]] = outcome
     assert result.instance_name == "outer via inner"
-    assert gate_counts()[1] > abandoned
+    assert gate_counts()[1] > taken_over
 
 
 def test_many_threads_through_the_gate_each_get_their_own_answers(serve: Serve) -> None:

@@ -17,7 +17,7 @@ enum nspv2_bridge_constants {
     NSPV2_IMPL_CLEANUP = 2,
     NSPV2_IMPL_SET_SERVICE = 4,
     NSPV2_IMPL_SESSION_RUNDOWN = 8,
-    NSPV2_GATE_PATIENCE_US = 1000
+    NSPV2_GATE_HOLD_US = 50
 };
 
 
@@ -55,11 +55,11 @@ typedef INT (*nspv2_begin_fn)(void *context, const GUID *providerId,
 void nspv2_set_begin(nspv2_begin_fn begin, void *context);
 
 /* gate.c: what the gate in front of the GIL has seen since the library was loaded (entries
- * that had to sleep; waits that ran out of patience and went on without the gate; entries by
- * the thread already holding it). NSPV2_GATE_PATIENCE_US: the longest wait at the gate. */
+ * that had to sleep; holds taken over from a holder that kept the gate longer than
+ * NSPV2_GATE_HOLD_US, waiting in provider code; entries by the thread already holding it). */
 struct nspv2_gate_counts {
     uint64_t waited;
-    uint64_t abandoned;
+    uint64_t taken_over;
     uint64_t nested;
 };
 void nspv2_gate_counts(struct nspv2_gate_counts *counts);
