@@ -219,9 +219,10 @@ static int relocate_string(char *base, size_t len, LPWSTR *field)
     return nspv2_wcsnlen(*field, room) < room ? 0 : -1;
 }
 
-/* An image written by the runtime (Marshal.image) made into a WSAQUERYSET2W in place: every
- * pointer relocated and bounds-checked, then the whole validated as a client's query set is. */
-static INT relocate_image(char *base, size_t len)
+/* An image written by the runtime (nspv2._cmarshal, or Marshal.image) made into a WSAQUERYSET2W
+ * in place: every pointer relocated and bounds-checked, then (validate) the whole validated as a
+ * client's query set is. */
+static INT relocate_image(char *base, size_t len, bool validate)
 {
     WSAQUERYSET2W *qs = (WSAQUERYSET2W *)(void *)base;
     if (len < sizeof *qs)
@@ -251,6 +252,8 @@ static INT relocate_image(char *base, size_t len)
     }
     if (qs->lpBlob != NULL && relocate(base, len, &qs->lpBlob->pBlobData, qs->lpBlob->cbSize) != 0)
         return WSANO_RECOVERY;
+    if (!validate)
+        return NO_ERROR;
     return nspv2_queryset_validate(qs) == NO_ERROR ? NO_ERROR : WSANO_RECOVERY;
 }
 
@@ -297,7 +300,7 @@ uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flag
         }
         memcpy(to, from, record.length);
         from += record.length;
-        INT rc = relocate_image(to, record.length);
+        INT rc = relocate_image(to, record.length, true);
         if (rc == NO_ERROR) {
             l->slots[i].result = (WSAQUERYSET2W *)(void *)to;
         } else {
@@ -325,6 +328,34 @@ uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flag
     s->count++;
     mutex_unlock(&s->lock);
     return l->id;
+}
+
+INT nspv2_record_pack(const char *record, size_t size, DWORD flags, WSAQUERYSET2W *results,
+                      DWORD *bufferLength)
+{
+    struct nspv2_result_record head;
+    if (record == NULL || size < sizeof head)
+        return WSANO_RECOVERY;
+    memcpy(&head, record, sizeof head);
+    if (head.length == 0)
+        return head.code != NO_ERROR ? head.code : WSANO_RECOVERY;
+    if (head.length > size - sizeof head)
+        return WSANO_RECOVERY;
+    /* Past what any buffer may hold: as the packer answers a result that large. */
+    if (head.length > NSPV2_MAX_RESULT)
+        return WSA_NOT_ENOUGH_MEMORY;
+    char *image = malloc(head.length); /* aligned for any type, as the image's pieces need */
+    if (image == NULL)
+        return WSA_NOT_ENOUGH_MEMORY;
+    memcpy(image, record + sizeof head, head.length);
+    /* Bounds-checked; the packer takes any result within them (as it took the runtime's). */
+    INT code = relocate_image(image, head.length, false);
+    if (code == NO_ERROR)
+        code = nspv2_queryset_pack((WSAQUERYSET2W *)(void *)image, flags, results, bufferLength);
+    else
+        nspv2_log("a result of a lookup is not a valid image (a bug in nspv2)");
+    free(image);
+    return code;
 }
 
 /* The lookup with a reference taken, or NULL. */

@@ -39,6 +39,12 @@ uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flag
 INT nspv2_lookups_next(uint64_t lookup, DWORD flags, DWORD *bufferLength,
                        WSAQUERYSET2W *results);
 INT nspv2_lookups_end(uint64_t lookup);
+/* One record as above (an image, or no image and its code) packed into a NextEx's buffer with
+ * the LUP_RETURN_* `flags` given: the code that NextEx completes with (WSAEFAULT and the length
+ * needed when it does not fit; the record's code when it has no image). The runtime answers
+ * the lookups it serves itself (generators, async providers) with it. */
+INT nspv2_record_pack(const char *record, size_t size, DWORD flags, WSAQUERYSET2W *results,
+                      DWORD *bufferLength);
 void nspv2_lookups_end_session(const GUID *provider, uint64_t session);
 void nspv2_lookups_end_provider(const GUID *provider);
 /* How many lookups answered in C are open, of `provider` (NULL: of every provider); for tests

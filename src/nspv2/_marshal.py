@@ -471,6 +471,36 @@ class Marshal:
             parts.append(data)
         return count, b"".join(parts)
 
+    def record(
+        self,
+        item: Any,
+        *,
+        default_provider_id: Optional[uuid.UUID] = None,
+        default_namespace: int = 0,
+        failed: Callable[[BaseException], int],
+    ) -> bytes:
+        """One result a provider produced (a generator's, an async provider's) as the record
+        nspv2_record_pack takes: written in C (nspv2._cmarshal) when it can be, else by
+        records(), which also makes the record of the code ``failed(exc)`` gives for a result
+        that cannot be written (or an item that is not a QuerySet)."""
+        if self._c is not None and type(item) is QuerySet:
+            written = self._c.pack_results(item, default_provider_id, default_namespace)
+            if written is not None:
+                return written
+        return self.records(
+            [item],
+            default_provider_id=default_provider_id,
+            default_namespace=default_namespace,
+            failed=failed,
+        )[1]
+
+    def error_record(self, code: int) -> bytes:
+        """The record of a NextEx that answers ``code`` instead of a result."""
+        layout = self._layout
+        if layout is None:
+            raise RuntimeError("this Marshal writes no images (no image_align)")
+        return layout.record.pack(0, code)
+
     def _create_lookup(
         self,
         result: Any,
