@@ -28,7 +28,8 @@ enum nspv2_bridge_constants {
  * that NextEx `code`. Each image's pieces start at multiples of NSPV2_IMAGE_ALIGN, as do the
  * records. Returns the lookup's handle (odd), or 0 if the results are too many or too large
  * (or memory ran out): the runtime then serves the lookup itself.
- * next/end: a Winsock code, or NSPV2_NOT_INLINE for a handle that is the runtime's (even).
+ * next/end: a Winsock code, or NSPV2_NOT_INLINE for a handle that is the runtime's (even, not
+ * adopted).
  * end_session/end_provider: end every such lookup of a closed session or withdrawn provider. */
 struct nspv2_result_record {
     uint32_t length; /* of the image that follows; 0: no result */
@@ -36,6 +37,10 @@ struct nspv2_result_record {
 };
 uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flags, size_t count,
                               const char *records, size_t size);
+/* adopt: the same for a lookup the runtime served so far under the (even) handle `lookup`, whose
+ * remaining results are now all known: from now on answered here; `lookup`, or 0 if declined. */
+uint64_t nspv2_lookups_adopt(uint64_t lookup, uint64_t session, const GUID *provider,
+                             DWORD flags, size_t count, const char *records, size_t size);
 INT nspv2_lookups_next(uint64_t lookup, DWORD flags, DWORD *bufferLength,
                        WSAQUERYSET2W *results);
 INT nspv2_lookups_end(uint64_t lookup);

@@ -85,7 +85,15 @@ bridge = _Bridge()
 class ProviderEntry:
     """A provider instance under its GUID, with what its class implements."""
 
-    __slots__ = ("anonymous", "guid", "implemented_mask", "namespace", "next_failed", "provider")
+    __slots__ = (
+        "anonymous",
+        "guid",
+        "guid_c",
+        "implemented_mask",
+        "namespace",
+        "next_failed",
+        "provider",
+    )
 
     def __init__(self, provider: Provider, guid: uuid.UUID) -> None:
         if not isinstance(provider, Provider):
@@ -110,6 +118,15 @@ class ProviderEntry:
         self.anonymous = Session(0, guid)
         #: The code of a NextEx whose result could not be written (logged as _code does).
         self.next_failed: Callable[[BaseException], int] = functools.partial(_next_failed, guid)
+        #: The GUID as the library's C functions take it (made on first use).
+        self.guid_c: CData = None
+
+    def guid_ptr(self) -> CData:
+        if self.guid_c is None:
+            raw = bridge.ffi.new("GUID *")
+            bridge.ffi.memmove(raw, self.guid.bytes_le, 16)
+            self.guid_c = raw
+        return self.guid_c
 
 
 # Keyed by the GUID's bytes as Winsock stores them (UUID.bytes_le): what Begin reads, and a
@@ -366,9 +383,12 @@ class Lookup:
     from them on the calling thread, and wait only while provider code has to run for the next
     result: a generator's on a worker thread, an async provider's on the event loop thread. A
     generator is stepped one result ahead of the client, so the NextEx that finds its end is
-    answered at once. ``lock`` is never held while provider code runs."""
+    answered at once. Once all its results are known, it is handed to C under the same
+    handle (nspv2_lookups_adopt), which answers its last NextEx calls and its End without
+    Python. ``lock`` is never held while provider code runs."""
 
     __slots__ = (
+        "adopted",
         "busy",
         "ended",
         "entry",
@@ -405,6 +425,8 @@ class Lookup:
         self.exhausted = False
         #: A worker or the event loop is running the source for the next result.
         self.busy = False
+        #: Its results all known, C answers it now (nspv2_lookups_adopt).
+        self.adopted = False
         self.waiting: Deque[NextCall] = collections.deque()
         #: Set by End; also the cancel token plain providers check (nspv2.lookup_cancelled()).
         self.ended = False
@@ -583,6 +605,38 @@ def _answer_waiting(lookup: Lookup) -> None:
         bridge.lib.nspv2_complete_async(waiting.popleft().handle, code)
 
 
+def _adopt(lookup: Lookup) -> None:
+    """With the lookup's lock, once its source is done: hands its remaining results to C
+    (csrc/provider/lookups.c) under the same handle, if C takes them (not too many or large),
+    and forgets it here."""
+    if lookup.ended or lookup.refused or lookup.waiting or lookup.adopted:
+        return
+    records = b"".join(record for _, record in lookup.results)
+    adopted = bridge.lib.nspv2_lookups_adopt(
+        lookup.id,
+        lookup.session.id,
+        lookup.entry.guid_ptr(),
+        lookup.flags,
+        len(lookup.results),
+        records,
+        len(records),
+    )
+    if not adopted:
+        return
+    lookup.adopted = True
+    lookup.results.clear()
+    with _lookups_lock:
+        _lookups.pop(lookup.id, None)
+    with lookup.session._lock:
+        lookup.session.lookups.discard(lookup.id)
+
+
+def _in_c(lookup_id: int, flags: int, length: CData, buf: CData) -> int:
+    """NextEx of a handle the runtime does not serve (any more): C's answer if it adopted it."""
+    code: int = bridge.lib.nspv2_lookups_next(lookup_id, flags, length, buf)
+    return _WSA_INVALID_HANDLE if code == bridge.lib.NSPV2_NOT_INLINE else code
+
+
 _workers: Optional[concurrent.futures.ThreadPoolExecutor] = None
 _workers_lock = threading.Lock()
 #: Plain providers' generators run here, never on the calling Winsock thread.
@@ -601,11 +655,13 @@ def worker_pool() -> concurrent.futures.ThreadPoolExecutor:
 
 def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: CData) -> int:
     lookup = _lookups.get(lookup_id)  # one dict read: atomic, no lock needed
-    if lookup is None:
-        return _WSA_INVALID_HANDLE
     try:
+        if lookup is None or lookup.adopted:
+            return _in_c(lookup_id, flags, length, buf)
         call = NextCall(async_call, _return_flags(lookup, flags), length, buf)
         with lookup.lock:
+            if lookup.adopted:
+                return _in_c(lookup_id, flags, length, buf)
             if flags & _LUP_FLUSHPREVIOUS and lookup.refused:
                 lookup.results.popleft()
                 lookup.refused = False
@@ -620,7 +676,7 @@ def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: C
             _drive(lookup)
         return int(bridge.lib.NSPV2_PENDING)
     except BaseException as exc:
-        return _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
+        return _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid if lookup else None)
 
 
 def _drive(lookup: Lookup) -> None:
@@ -643,6 +699,8 @@ def _run_iterator(lookup: Lookup) -> None:
                 if lookup.ended or lookup.exhausted or (lookup.results and not lookup.waiting):
                     lookup.busy = False
                     close = lookup.ended and not lookup.exhausted
+                    if lookup.exhausted:
+                        _adopt(lookup)
                     break
             _current.lookup = lookup
             try:
@@ -703,6 +761,8 @@ async def _run_async(lookup: Lookup) -> None:
                 if lookup.ended or lookup.exhausted or not lookup.waiting:
                     lookup.busy = False  # in the same hold: a NextEx now starts it again
                     lookup.task = None
+                    if lookup.exhausted:
+                        _adopt(lookup)
                     return
             try:
                 if lookup.kind == "awaitable":
@@ -737,8 +797,11 @@ def end(lookup_id: int) -> int:
         with _lookups_lock:
             lookup = _lookups.pop(lookup_id, None)
         if lookup is None:
-            return _WSA_INVALID_HANDLE
+            code: int = bridge.lib.nspv2_lookups_end(lookup_id)  # adopted by C meanwhile?
+            return _WSA_INVALID_HANDLE if code == bridge.lib.NSPV2_NOT_INLINE else code
         with lookup.lock:
+            if lookup.adopted:
+                return int(bridge.lib.nspv2_lookups_end(lookup_id))
             lookup.ended = True
             # NextEx calls in flight complete now with _WSA_E_CANCELLED, whatever the provider
             # does.
