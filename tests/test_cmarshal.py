@@ -1,4 +1,4 @@
-"""nspv2._cmarshal (csrc/marshal/cmarshal.c), the lookup's hot path in C, against the Python code
+"""nspv2._cmarshal (csrc/marshal/), the lookup's hot path in C, against the Python code
 it stands in for (nspv2/_marshal.py): the same records byte for byte, the same restrictions, and
 None (the Python code decides) for everything unusual."""
 

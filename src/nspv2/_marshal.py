@@ -3,10 +3,17 @@
 Reading takes a function that measures a WCHAR string, because only the caller knows how far it
 may read: the provider side asks the library's C ``nspv2_wcsnlen`` (restrictions were validated
 there), the client side searches its own result buffer. Writing builds a WSAQUERYSET2W whose
-pointers refer to memory kept alive by the returned object; the C packer copies it into the
-caller's buffer. The provider library's lookups answered in C take results as relocatable images
-instead (:meth:`Marshal.image`, :meth:`Marshal.records`); ``nspv2._cmarshal`` (C) writes the same
-bytes, and reads restrictions, on the hot path, and leaves anything unusual to this module.
+pointers refer to memory kept alive by the returned object (the client side's queries).
+
+A provider's results are written as relocatable images, which the provider library copies and
+packs (csrc/provider/lookups.c). ``nspv2._cmarshal`` (C, csrc/marshal/) owns that writing, and
+reading a lookup's usual restrictions: it is the path of every lookup. The Python writers here
+(:meth:`Marshal.image`, :meth:`Marshal.records`, ``_addresses_block``) and the fast restrictions
+reader (:meth:`Marshal.read_restrictions`) are kept as the reference the parity tests compare
+the C code with (tests/test_cmarshal.py, tests/test_lookups_c.py), and for what the C code leaves
+to Python: results it does not take as they are (a subclass, a list where a tuple belongs, a
+value out of range, a host name that is not a literal address, ...), which they write the same
+way or reject with the error that says what is wrong.
 """
 
 from __future__ import annotations
@@ -190,7 +197,9 @@ class Marshal:
     def read_restrictions(self, qs: CData, wcslen: WcsLen) -> QuerySet:
         """read() for a validated WSAQUERYSET2W* (a lookup's restrictions), faster: the
         struct's scalars come in one unpack, only the pointers that are set are followed, and
-        the frozen QuerySet is filled in without its generated __init__."""
+        the frozen QuerySet is filled in without its generated __init__. The reference for
+        nspv2._cmarshal's reader (csrc/marshal/read.c), which reads every lookup's restrictions
+        and hands those with versions, protocols, addresses or a blob to read()."""
         layout = self._layout
         if layout is None:
             return self.read(qs, wcslen)
@@ -352,7 +361,9 @@ class Marshal:
         """``result`` as a relocatable WSAQUERYSET2W image: the struct, then each piece it
         points to at a multiple of the layout's ``align``, every pointer written as 1 + the piece's
         offset from the image's start (0 for NULL). C copies it and relocates the pointers
-        (nspv2_lookups_create), which is much cheaper than building cffi structs.
+        (nspv2_lookups_create, nspv2_record_pack). The reference for nspv2._cmarshal's writer
+        (csrc/marshal/write.c), which writes every result it takes as it is; this writes the
+        ones it leaves to Python.
 
         Raises TypeError/ValueError as build() does."""
         if not isinstance(result, QuerySet):
@@ -530,7 +541,8 @@ class Marshal:
     @staticmethod
     def _addresses_block(addresses: Tuple[CsAddr, ...], layout: ImageLayout, base: int) -> bytes:
         """The CSADDR_INFO array followed by the sockaddrs it points to, for an image that
-        places it at offset ``base``."""
+        places it at offset ``base``. The reference for csrc/marshal/addresses.c, and the writer
+        of the addresses it leaves to Python."""
         sockaddrs: List[bytes] = []
         array = len(addresses) * layout.csaddr.size
         array_pad = layout.pad[-array % layout.align]

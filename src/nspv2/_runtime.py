@@ -335,28 +335,115 @@ def rundown(guid_ptr: CData, session_id: int) -> int:
 
 
 # -- the event loop for async providers ----------------------------------------------------------
+#
+# One event loop runs every async provider's code, so providers may share asyncio objects
+# between lookups. Whoever holds the baton runs it: usually the runtime's own loop thread, which
+# runs it while any task or timer is pending. When nobody does, a NextEx starts its lookup's
+# task on the loop itself, on the calling thread, and runs the loop's ready callbacks (at most
+# INLINE_STEPS): a coroutine that answers without waiting for a timer or I/O (it awaits
+# asyncio.sleep(0), or futures already done) is answered with no hand-off to another thread; one
+# that waits is left to the loop thread, and the NextEx returns pending, so End can cancel it as
+# ever. Only a coroutine that blocks without awaiting (which would stall every async provider
+# anyway) keeps its NextEx's thread. This uses the loop's ready queue (a private deque of
+# asyncio's, in every supported Python); without it, every coroutine runs on the loop thread.
 
 _loop: Optional[asyncio.AbstractEventLoop] = None
 _loop_lock = threading.Lock()
+#: Held by whoever runs the loop.
+_baton = threading.Lock()
+#: Set when there is work for the loop thread.
+_loop_work = threading.Event()
+#: How many ready callbacks a NextEx runs on its own thread before leaving the loop to its
+#: thread.
+INLINE_STEPS = 64
+#: How often the loop thread looks whether it has anything left to run.
+IDLE_CHECK = 0.005
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
-    """The runtime's own event loop, on a daemon thread started on first use."""
+    """The runtime's own event loop, with its thread started on first use."""
     global _loop
     with _loop_lock:
         if _loop is None:
             loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                loop.run_forever()
-
-            threading.Thread(target=run, name="nspv2-event-loop", daemon=True).start()
-            ready.wait()
+            threading.Thread(
+                target=_run_loop, args=(loop,), name="nspv2-event-loop", daemon=True
+            ).start()
             _loop = loop
         return _loop
+
+
+def post(callback: Callable[..., Any], *args: Any) -> None:
+    """Runs ``callback(*args)`` on the event loop, soon, from any thread."""
+    event_loop().call_soon_threadsafe(callback, *args)
+    _loop_work.set()
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """The loop thread: runs the loop, with the baton, while it has anything to run."""
+    asyncio.set_event_loop(loop)
+    while True:
+        _loop_work.wait()
+        with _baton:
+            _loop_work.clear()
+            loop.call_soon(_stop_when_idle, loop)
+            loop.run_forever()
+
+
+def _stop_when_idle(loop: asyncio.AbstractEventLoop) -> None:
+    """On the loop thread: stops the loop when no task and no timer is left (what is posted
+    later sets _loop_work, and the loop thread runs it again)."""
+    if _has_work(loop):
+        loop.call_later(IDLE_CHECK, _stop_when_idle, loop)
+    else:
+        loop.stop()
+
+
+def _has_work(loop: asyncio.AbstractEventLoop) -> bool:
+    """With the baton: whether a task or a timer is pending on the loop."""
+    return bool(asyncio.all_tasks(loop)) or _has_timers(loop)
+
+
+def _has_timers(loop: asyncio.AbstractEventLoop) -> bool:
+    """With the baton: whether a timer is pending on the loop."""
+    scheduled = getattr(loop, "_scheduled", ())  # asyncio's timers (a private list)
+    return any(not h.cancelled() for h in scheduled)
+
+
+def _run_inline(lookup: Lookup) -> bool:
+    """Runs the lookup's async source on this thread, if nobody runs the loop: its task and the
+    callbacks ready on the loop, at most INLINE_STEPS of them, until its waiting NextEx calls are
+    answered; then the loop thread takes over whatever is left (a task waiting on a timer or
+    I/O). False if the loop is running elsewhere (or this Python's asyncio lacks what this
+    needs), and nothing ran."""
+    loop = event_loop()
+    ready = getattr(loop, "_ready", None)  # the loop's ready callbacks (asyncio's own deque)
+    if not isinstance(ready, collections.deque) or not _baton.acquire(blocking=False):
+        return False
+    try:
+        task = loop.create_task(_run_async(lookup))
+        lookup.task = task
+        asyncio.events._set_running_loop(loop)
+        try:
+            # What one turn of the loop does with its ready callbacks, without the selector:
+            # a coroutine that suspends without waiting for anything (asyncio.sleep(0), a
+            # future already done) goes on at once.
+            for _ in range(INLINE_STEPS):
+                if task.done() or not ready:
+                    break
+                handle = ready.popleft()
+                if not handle.cancelled():
+                    handle._run()
+        finally:
+            asyncio.events._set_running_loop(None)
+        # Anything pending is this task's or began in it (the loop thread, which ran anything
+        # else, stopped only when nothing was).
+        left = bool(ready) or not task.done() or _has_timers(loop)
+    finally:
+        _baton.release()
+    if left:
+        _loop_work.set()
+    return True
 
 
 # -- lookups -------------------------------------------------------------------------------------
@@ -464,8 +551,10 @@ def _single(result: Any) -> Iterator[Any]:
 def begin(
     guid_address: int, restrictions_address: int, flags: int, session_id: int, out: CData
 ) -> int:
-    """NSPv2LookupServiceBegin, the hot path (the provider id and the validated restrictions
-    arrive as addresses, bridge.h says why)."""
+    """NSPv2LookupServiceBegin when the Begin in C (csrc/marshal/begin.c, which owns the usual
+    path) declines it: a thread's first call, a provider not loaded yet, an unknown session,
+    flags not seen before. It does the whole call and says what is wrong (the provider id and
+    the validated restrictions arrive as addresses, bridge.h says why)."""
     guid: Optional[uuid.UUID] = None
     try:
         marshal = bridge.marshal
@@ -683,8 +772,8 @@ def _drive(lookup: Lookup) -> None:
     """Starts running the lookup's source where provider code runs (it is busy now)."""
     if lookup.kind == "iterator":
         worker_pool().submit(_run_iterator, lookup)
-    else:
-        event_loop().call_soon_threadsafe(_start_async, lookup)
+    elif not _run_inline(lookup):
+        post(_start_async, lookup)
 
 
 def _run_iterator(lookup: Lookup) -> None:
@@ -743,7 +832,7 @@ def _close(lookup: Lookup, source: Any) -> None:
 def _start_async(lookup: Lookup) -> None:
     """On the event loop: runs the async source for the waiting NextEx calls (_run_async)."""
     if lookup.ended:  # End came first: nothing will run it
-        _cancel_async(lookup, True)
+        _cancel_async(lookup)
         return
     try:
         lookup.task = asyncio.ensure_future(_run_async(lookup))
@@ -816,23 +905,22 @@ def end(lookup_id: int) -> int:
             if idle:  # else the worker inside it closes it when it comes out
                 _close(lookup, source)
         elif source is not None:
-            event_loop().call_soon_threadsafe(_cancel_async, lookup, idle)
+            post(_cancel_async, lookup)
         return _NO_ERROR
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceEnd", lookup.entry.guid if lookup else None)
 
 
-def _cancel_async(lookup: Lookup, idle: bool) -> None:
-    """On the event loop: cancels an ended lookup's task (the provider sees CancelledError), or
-    closes a source that is not running."""
-    if lookup.task is not None:
-        lookup.task.cancel()
+def _cancel_async(lookup: Lookup) -> None:
+    """On the event loop: cancels an ended lookup's running task (the provider sees
+    CancelledError), or closes its source when none runs it."""
+    task = lookup.task
+    if task is not None and not task.done():
+        task.cancel()
         return
-    if not idle:
-        return  # its task is about to start, and cancels itself
     source, lookup.source = lookup.source, None
     if lookup.kind == "awaitable":
-        close = getattr(source, "close", None)  # a coroutine never awaited
+        close = getattr(source, "close", None)  # a coroutine never awaited, or done
         if close is not None:
             close()
     else:
@@ -876,7 +964,7 @@ def set_service(
                 )
             )
 
-        event_loop().call_soon_threadsafe(start)
+        post(start)
         return int(bridge.lib.NSPV2_PENDING)
     except BaseException as exc:
         return _code(exc, "NSPv2SetServiceEx", guid)
@@ -927,7 +1015,7 @@ def attach(ffi: Any, lib: Any) -> None:
     """Runs once, from the library's cffi init code: connects the bridge functions."""
     bridge.ffi = ffi
     bridge.lib = lib
-    from . import _cmarshal  # the hot path's marshalling in C (csrc/marshal/cmarshal.c)
+    from . import _cmarshal  # the hot path's marshalling in C (csrc/marshal/)
 
     bridge.marshal = Marshal(
         ffi, image_align=int(lib.NSPV2_IMAGE_ALIGN), accelerator=_cmarshal, lib=lib
