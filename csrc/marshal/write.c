@@ -199,7 +199,8 @@ static int result_read(Marshaller *m, struct result *r, PyObject *item, PyObject
         }
     }
     PyObject *blob = r->f[F_BLOB];
-    if (blob != Py_None && (!PyBytes_CheckExact(blob) || PyBytes_GET_SIZE(blob) > UINT32_MAX))
+    if (blob != Py_None &&
+        (!PyBytes_CheckExact(blob) || (uint64_t)PyBytes_GET_SIZE(blob) > UINT32_MAX))
         return 0;
     if (r->f[F_PROVIDER_ID] == Py_None) {
         r->guid = default_guid == Py_None ? NULL : new_ref(default_guid);
