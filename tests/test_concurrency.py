@@ -359,3 +359,39 @@ def test_begin_never_runs_a_generator_or_coroutine_body(serve: Serve, native: Na
             native.winsock.WSACleanup()
         entered.clear()
         nspv2.catalog.enable(guid, False)
+
+
+def test_event_loop_survives_a_cleanup_raising_keyboard_interrupt(
+    serve: Serve, native: Native
+) -> None:
+    """An async generator whose cleanup (End closes it) raises KeyboardInterrupt, which asyncio
+    lets out of its loop, is contained: async lookups are still answered afterwards."""
+
+    class Rude(nspv2.Provider):
+        async def lookup(self, query: Any, flags: Any, session: Any) -> AsyncIterator[Any]:
+            try:
+                yield nspv2.QuerySet(instance_name="first")
+                yield nspv2.QuerySet(instance_name="second")
+            finally:
+                raise KeyboardInterrupt
+
+    class Fine(nspv2.Provider):
+        async def lookup(self, query: Any, flags: Any, session: Any) -> nspv2.QuerySet:
+            await asyncio.sleep(0.001)
+            return nspv2.QuerySet(instance_name=query.instance_name)
+
+    guid = serve(Rude())
+    assert native.winsock.WSAStartup(0x0202, native.ffi.new("WSADATA *")) == 0
+    try:
+        handle = raw_begin(native, "x")
+        outcome, thread = next_in_thread(native, handle)
+        thread.join(30)
+        assert outcome == [0]
+        assert native.winsock.WSALookupServiceEnd(handle) == 0
+    finally:
+        native.winsock.WSACleanup()
+    nspv2.catalog.enable(guid, False)
+    serve(Fine())
+    for i in range(20):
+        [result] = nspv2.lookup(f"after{i}", namespace=nspv2.NS_DNS)
+        assert result.instance_name == f"after{i}"

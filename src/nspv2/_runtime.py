@@ -387,7 +387,11 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
         with _baton:
             _loop_work.clear()
             loop.call_soon(_stop_when_idle, loop)
-            loop.run_forever()
+            try:
+                loop.run_forever()
+            except BaseException as exc:  # asyncio re-raises KeyboardInterrupt, SystemExit
+                _code(exc, "the event loop", None)
+                _loop_work.set()  # what was left still runs
 
 
 def _stop_when_idle(loop: asyncio.AbstractEventLoop) -> None:
@@ -433,7 +437,10 @@ def _run_inline(lookup: Lookup) -> bool:
                     break
                 handle = ready.popleft()
                 if not handle.cancelled():
-                    handle._run()
+                    try:
+                        handle._run()
+                    except BaseException as exc:  # as the loop thread: logged, never raised
+                        _code(exc, "the event loop", None)
         finally:
             asyncio.events._set_running_loop(None)
         # Anything pending is this task's or began in it (the loop thread, which ran anything
@@ -927,6 +934,14 @@ def _cancel_async(lookup: Lookup) -> None:
         aclose = getattr(source, "aclose", None)
         if aclose is not None:
             lookup.task = asyncio.ensure_future(aclose())
+            lookup.task.add_done_callback(functools.partial(_closed, lookup))
+
+
+def _closed(lookup: Lookup, task: asyncio.Future[Any]) -> None:
+    """An ended lookup's async generator is closed: what its cleanup raised is logged now."""
+    exc = None if task.cancelled() else task.exception()
+    if exc is not None:
+        _code(exc, "NSPv2LookupServiceEnd", lookup.entry.guid)
 
 
 # -- set service ---------------------------------------------------------------------------------
