@@ -171,7 +171,7 @@ class BuildExt(build_ext):
 
 CMARSHAL = Extension(
     "nspv2._cmarshal",
-    sources=["csrc/marshal/cmarshal.c"],
+    sources=sorted(str(path.relative_to(HERE)) for path in (CSRC / "marshal").glob("*.c")),
     include_dirs=[str(CSRC / "include"), str(CSRC / "provider")],
     extra_compile_args=["/std:c11"] if WINDOWS else ["-std=c11", "-fvisibility=hidden"],
 )

@@ -1,4 +1,4 @@
-"""nspv2._cmarshal (csrc/marshal/cmarshal.c), the lookup's hot path in C, against the Python code
+"""nspv2._cmarshal (csrc/marshal/), the lookup's hot path in C, against the Python code
 it stands in for (nspv2/_marshal.py): the same records byte for byte, the same restrictions, and
 None (the Python code decides) for everything unusual."""
 
@@ -116,16 +116,67 @@ def test_records_fall_back_whole_and_report_each_failure() -> None:
     ) == python_records(results)
 
 
-def test_address_blocks_are_shared_with_python() -> None:
-    """An address tuple is serialized once: the C path fills Marshal's cache on a miss and reads
-    it on a hit, and a different tuple with an equal id-slot is never mistaken for it."""
-    addresses = (CsAddr(("192.0.2.7", 53)), CsAddr(("2001:db8::7", 53, 0, 0)))
-    first = c_records(QuerySet(instance_name="x", addresses=addresses))
-    assert C._addresses[id(addresses)][0] is addresses
-    assert c_records(QuerySet(instance_name="x", addresses=addresses)) == first
-    assert first == python_records(QuerySet(instance_name="x", addresses=addresses))[1]
-    C._addresses[id(addresses)] = ((), b"stale")  # an entry for another tuple
-    assert c_records(QuerySet(instance_name="x", addresses=addresses)) == first
+HOSTS_V4 = [
+    "0.0.0.0", "255.255.255.255", "192.0.2.1", "1.2.3.04", "01.2.3.4", "256.1.1.1", "1.2.3",
+    "1.2.3.4.5", "1..2.3", "1.2.3.4 ", " 1.2.3.4", "", "1.2.3.", ".1.2.3", "1234.1.1.1",
+    "\u0661.2.3.4", "1.2.3.a", "::1", "localhost",
+]  # fmt: skip
+HOSTS_V6 = [
+    "::", "::1", "1::", "2001:db8::7", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8",
+    "1::2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", ":1:2:3:4:5:6:7", "1:2:3:4:5:6:7:",
+    ":::", "1::2::3", "12345::", "abcd:EF01::", "g::", "::ffff:192.0.2.1", "fe80::1%1",
+    "fe80::1%eth0", "", ":", "1:", "0000:0000:0000:0000:0000:0000:0000:0000", "1.2.3.4",
+]  # fmt: skip
+
+
+def python_block(addresses: tuple[Any, ...]) -> Any:
+    """Python's records for one result with these addresses, or the exception it writes it with."""
+    result = QuerySet(instance_name="x", addresses=addresses)
+    try:
+        PYTHON.image(result, default_provider_id=PROVIDER, default_namespace=12)
+    except (TypeError, ValueError) as exc:
+        return exc
+    return python_records(result)
+
+
+@pytest.mark.parametrize("host", HOSTS_V4)
+@pytest.mark.parametrize("port", [0, 80, 65535, 65536, -1, True])
+def test_ipv4_hosts_are_written_as_python_writes_them_or_left_to_it(host: str, port: Any) -> None:
+    """An IPv4 (host, port) the C writer takes is written byte for byte as Python writes it; one
+    it does not take (leading zeros, non-ASCII digits, out of range) is left to Python."""
+    addresses = (CsAddr((host, port)),)
+    written = c_records(QuerySet(instance_name="x", addresses=addresses))
+    expected = python_block(addresses)
+    if written is not None:
+        assert (1, written) == expected
+    else:
+        assert host in ("1.2.3.04", "01.2.3.4", "\u0661.2.3.4") or isinstance(expected, Exception)
+
+
+@pytest.mark.parametrize("host", HOSTS_V6)
+def test_ipv6_hosts_are_written_as_python_writes_them_or_left_to_it(host: str) -> None:
+    """An IPv6 host the C writer takes is written byte for byte as Python writes it; an
+    embedded IPv4 or a zone is left to Python, which writes it too."""
+    addresses = (CsAddr((host, 443, 7, 2**32 - 1)), CsAddr(local=(host, 0, 0, 0)))
+    written = c_records(QuerySet(instance_name="x", addresses=addresses))
+    expected = python_block(addresses)
+    if written is not None:
+        assert (1, written) == expected
+    else:
+        assert "." in host or "%" in host or isinstance(expected, Exception)
+
+
+def test_fresh_address_tuples_are_written_in_c_without_a_cache() -> None:
+    """Address tuples built afresh for every answer are written by C (no Python fallback, no
+    cache keyed by the tuple), equal to Python's bytes, with raw SOCKADDR bytes as given."""
+    for i in range(300):
+        addresses = (
+            CsAddr(remote=(f"10.1.{i >> 8}.{i & 255}", 80)),
+            CsAddr(remote=(f"2001:db8::{i:x}", 80, 0, 0), local=b"\x02\x00raw"),
+        )
+        result = QuerySet(instance_name=f"n{i}", addresses=addresses)
+        assert c_records(result) == python_records(result)[1]
+    assert not hasattr(C, "_addresses")
 
 
 @settings(max_examples=100, deadline=None)

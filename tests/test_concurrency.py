@@ -243,28 +243,28 @@ class Nested(nspv2.Provider):
 def gate_counts() -> tuple[int, int, int]:
     counts = provider_ffi.new("struct nspv2_gate_counts *")
     provider_lib.nspv2_gate_counts(counts)
-    return int(counts.waited), int(counts.abandoned), int(counts.nested)
+    return int(counts.waited), int(counts.taken_over), int(counts.nested)
 
 
 def test_provider_looking_up_on_its_own_thread_passes_its_own_gate(serve: Serve) -> None:
     """A provider whose lookup resolves a name through Winsock on the same thread comes back into
-    the library while holding the gate in front of Python: it passes straight through (no wait,
-    no timeout), or every such lookup would stall for the gate's patience."""
+    the library while holding the gate in front of Python: it passes straight through, or every
+    such lookup would wait for its own hold to be old enough to take over."""
     serve(Nested(on_worker=False))
-    _, abandoned, nested = gate_counts()
+    _, taken_over, nested = gate_counts()
     [result] = nspv2.lookup("outer", namespace=nspv2.NS_DNS)
     assert result.instance_name == "outer via inner"
-    _, abandoned_after, nested_after = gate_counts()
+    _, taken_over_after, nested_after = gate_counts()
     assert nested_after > nested
-    assert abandoned_after == abandoned
+    assert taken_over_after == taken_over
 
 
 def test_provider_waiting_for_a_worker_that_looks_up_does_not_deadlock(serve: Serve) -> None:
     """A provider whose lookup waits for a worker thread that itself looks up through Winsock
-    holds the gate while the worker needs it: the worker's wait runs out of patience and it goes
-    on to Python without the gate (the holder has released the GIL), so both complete."""
+    holds the gate while the worker needs it: the worker takes the gate over from the waiting
+    holder (which has released the GIL), so both complete."""
     serve(Nested(on_worker=True))
-    _, abandoned, _ = gate_counts()
+    _, taken_over, _ = gate_counts()
     outcome: list[Any] = []
     thread = threading.Thread(
         target=lambda: outcome.append(nspv2.lookup("outer", namespace=nspv2.NS_DNS)), daemon=True
@@ -274,7 +274,7 @@ def test_provider_waiting_for_a_worker_that_looks_up_does_not_deadlock(serve: Se
     assert not thread.is_alive(), "the nested lookup deadlocked"
     [[result]] = outcome
     assert result.instance_name == "outer via inner"
-    assert gate_counts()[1] > abandoned
+    assert gate_counts()[1] > taken_over
 
 
 def test_many_threads_through_the_gate_each_get_their_own_answers(serve: Serve) -> None:
@@ -292,3 +292,108 @@ def test_many_threads_through_the_gate_each_get_their_own_answers(serve: Serve) 
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(run, range(16)))
     assert answers == [[f"t{t}-{i}" for i in range(300)] for t in range(16)]
+
+
+class WaitsOnIo(nspv2.Provider):
+    """A plain lookup of "slow" waits (the GIL released, as on I/O) until released; any other
+    name answers at once."""
+
+    def __init__(self) -> None:
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+
+    def lookup(self, query: nspv2.QuerySet, flags: Any, session: Any) -> Any:
+        if query.instance_name == "slow":
+            self.waiting.set()
+            self.release.wait(60)
+        return nspv2.QuerySet(instance_name=query.instance_name)
+
+
+def test_provider_waiting_on_io_does_not_hold_other_threads_back(serve: Serve) -> None:
+    """While one client thread's plain lookup waits on I/O inside Begin (holding the gate in
+    front of Python, the GIL released), other threads' lookups are answered: they take the gate
+    over from the waiting holder instead of queueing behind it."""
+    provider = WaitsOnIo()
+    serve(provider)
+    _, taken_over, _ = gate_counts()
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(nspv2.lookup, "slow", nspv2.NS_DNS)
+        try:
+            assert provider.waiting.wait(30)
+            names = [nspv2.lookup(f"quick{i}", nspv2.NS_DNS)[0].instance_name for i in range(20)]
+            assert names == [f"quick{i}" for i in range(20)]
+            assert not slow.done()  # all answered while the slow one still waits
+            assert gate_counts()[1] > taken_over
+        finally:
+            provider.release.set()
+        assert slow.result(30)[0].instance_name == "slow"
+
+
+def test_begin_never_runs_a_generator_or_coroutine_body(serve: Serve, native: Native) -> None:
+    """Begin of a generator or async provider returns without running any of its body; the
+    first NextEx runs it (and End of a lookup never asked for a result never runs it)."""
+    entered: list[str] = []
+
+    class Lazy(nspv2.Provider):
+        def lookup(self, query: Any, flags: Any, session: Any) -> Iterator[nspv2.QuerySet]:
+            entered.append("generator")
+            yield nspv2.QuerySet(instance_name="g")
+
+    class LazyAsync(nspv2.Provider):
+        async def lookup(self, query: Any, flags: Any, session: Any) -> nspv2.QuerySet:
+            entered.append("coroutine")
+            await asyncio.sleep(0)
+            return nspv2.QuerySet(instance_name="c")
+
+    for provider, kind in ((Lazy(), "generator"), (LazyAsync(), "coroutine")):
+        guid = serve(provider)
+        assert native.winsock.WSAStartup(0x0202, native.ffi.new("WSADATA *")) == 0
+        try:
+            unasked = raw_begin(native, "x")
+            assert native.winsock.WSALookupServiceEnd(unasked) == 0
+            handle = raw_begin(native, "x")
+            assert entered == []
+            outcome, thread = next_in_thread(native, handle)
+            thread.join(30)
+            assert outcome == [0] and entered == [kind]
+            assert native.winsock.WSALookupServiceEnd(handle) == 0
+        finally:
+            native.winsock.WSACleanup()
+        entered.clear()
+        nspv2.catalog.enable(guid, False)
+
+
+def test_event_loop_survives_a_cleanup_raising_keyboard_interrupt(
+    serve: Serve, native: Native
+) -> None:
+    """An async generator whose cleanup (End closes it) raises KeyboardInterrupt, which asyncio
+    lets out of its loop, is contained: async lookups are still answered afterwards."""
+
+    class Rude(nspv2.Provider):
+        async def lookup(self, query: Any, flags: Any, session: Any) -> AsyncIterator[Any]:
+            try:
+                yield nspv2.QuerySet(instance_name="first")
+                yield nspv2.QuerySet(instance_name="second")
+            finally:
+                raise KeyboardInterrupt
+
+    class Fine(nspv2.Provider):
+        async def lookup(self, query: Any, flags: Any, session: Any) -> nspv2.QuerySet:
+            await asyncio.sleep(0.001)
+            return nspv2.QuerySet(instance_name=query.instance_name)
+
+    guid = serve(Rude())
+    assert native.winsock.WSAStartup(0x0202, native.ffi.new("WSADATA *")) == 0
+    try:
+        handle = raw_begin(native, "x")
+        outcome, thread = next_in_thread(native, handle)
+        thread.join(30)
+        assert outcome == [0]
+        assert native.winsock.WSALookupServiceEnd(handle) == 0
+    finally:
+        native.winsock.WSACleanup()
+    nspv2.catalog.enable(guid, False)
+    serve(Fine())
+    for i in range(20):
+        [result] = nspv2.lookup(f"after{i}", namespace=nspv2.NS_DNS)
+        assert result.instance_name == f"after{i}"

@@ -213,3 +213,45 @@ def test_open_lookups_are_counted_until_ended() -> None:
     lib.nspv2_lookups_end_session(guid(), SESSION)
     assert lib.nspv2_lookups_count(guid()) == before
     assert lib.nspv2_lookups_end(second) == WSA_INVALID_HANDLE
+
+
+def test_adopted_lookups_answer_in_c_under_their_even_handle() -> None:
+    """A lookup the runtime served (even handle) whose results are now all known is adopted
+    by C under the same handle: NextEx and End answer there; an odd handle cannot be adopted,
+    and an even one C never adopted is left to the runtime (NSPV2_NOT_INLINE)."""
+    results = [QuerySet(instance_name="left", addresses=()), QuerySet(instance_name="over")]
+    batch = records(images_of(results), [NO_ERROR, NO_ERROR])
+    even = 2**40 + 2
+    assert (
+        lib.nspv2_lookups_adopt(even + 1, SESSION, guid(), LUP_RETURN_ALL, 2, batch, len(batch))
+        == 0
+    )
+    assert lib.nspv2_lookups_next(even, 0, ffi.new("DWORD *", 0), ffi.NULL) == lib.NSPV2_NOT_INLINE
+    assert (
+        lib.nspv2_lookups_adopt(even, SESSION, guid(), LUP_RETURN_ALL, 2, batch, len(batch)) == even
+    )
+    assert [next_result(even) for _ in range(3)] == [
+        (NO_ERROR, expected(results[0])),
+        (NO_ERROR, expected(results[1])),
+        (WSA_E_NO_MORE, None),
+    ]
+    assert lib.nspv2_lookups_end(even) == NO_ERROR
+    assert lib.nspv2_lookups_end(even) == lib.NSPV2_NOT_INLINE
+
+
+def test_one_record_packs_as_its_lookup_would() -> None:
+    """nspv2_record_pack, with which the runtime answers its own lookups, packs a result's
+    record as a lookup answered in C packs it (WSAEFAULT with the size first), answers a
+    record without an image with its code, and a truncated record with WSANO_RECOVERY."""
+    result = QuerySet(instance_name="one", comment="record")
+    (image,) = images_of([result])
+    record = records([image], [NO_ERROR])
+    length = ffi.new("DWORD *", 0)
+    assert lib.nspv2_record_pack(record, len(record), LUP_RETURN_ALL, ffi.NULL, length) == WSAEFAULT
+    buf = ffi.new("char[]", length[0])
+    out = ffi.cast("WSAQUERYSET2W *", buf)
+    assert lib.nspv2_record_pack(record, len(record), LUP_RETURN_ALL, out, length) == NO_ERROR
+    assert MARSHAL.read(out, wcslen) == expected(result)
+    failed = MARSHAL.error_record(WSA_INVALID_HANDLE)
+    assert lib.nspv2_record_pack(failed, len(failed), 0, out, length) == WSA_INVALID_HANDLE
+    assert lib.nspv2_record_pack(record[:-8], len(record) - 8, 0, out, length) == WSANO_RECOVERY

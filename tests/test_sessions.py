@@ -5,6 +5,7 @@ the Session object handed to lookup, and lookups left open when a session ends."
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from typing import Any, Iterator
 
@@ -26,6 +27,14 @@ class Recorder(nspv2.Provider):
         self.events: list[tuple[str, int]] = []
         self.sessions: list[nspv2.Session] = []
         self.closed_lookups: list[str] = []
+        #: Notified when a lookup's generator closes.
+        self.closing = threading.Condition()
+
+    def wait_closed(self, count: int) -> bool:
+        """Whether ``count`` generators close within 30 s (a generator that is running one
+        result ahead when its lookup ends is closed by its worker as it comes out)."""
+        with self.closing:
+            return self.closing.wait_for(lambda: len(self.closed_lookups) >= count, 30)
 
     def startup(self, session):  # type: ignore[no-untyped-def]
         self.events.append(("startup", session.id))
@@ -44,7 +53,9 @@ class Recorder(nspv2.Provider):
             yield QuerySet(instance_name=f"{query.instance_name}#{session.data['count']}")
             yield QuerySet(instance_name="second")
         finally:
-            self.closed_lookups.append(query.instance_name)
+            with self.closing:
+                self.closed_lookups.append(query.instance_name)
+                self.closing.notify_all()
 
     def of(self, session_id: int) -> list[str]:
         return [what for what, sid in self.events if sid == session_id]
@@ -267,6 +278,7 @@ def test_open_lookups_ended_with_session(serve, native, client, how: str) -> Non
             assert native.winsock.WSACleanup() == 0
     if how == "rundown":
         assert native.winsock.StandinClientKill(cid) == 0
+    assert provider.wait_closed(2)
     assert sorted(provider.closed_lookups) == ["left-open-1", "left-open-2"]
     (session,) = set(provider.sessions)
     assert provider.of(session.id) == ["startup", how]

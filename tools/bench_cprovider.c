@@ -8,6 +8,10 @@
  *   many.bench   ten results, each the name and one IPv4 address
  *   big.bench    one result: the name, one IPv4 address and a 16 KiB blob (beyond a 4 KiB buffer)
  *   async.bench  one IPv4 result, completed 20 ms after NextEx by a timer thread
+ *   n<i>.<style> (i < 1000) one result built for i: the name and one IPv4 address (10.1.x.y:80
+ *                from i), or for style "ten" five IPv4 and five IPv6 addresses; style
+ *                "coroutine" completes NextEx from the timer thread at once (a hand-off, as an
+ *                async provider's one suspension), style "io" waits 2 ms in Begin
  *
  * A too-small buffer gets WSAEFAULT with the required length and keeps the result for the retry.
  * One mutex guards the lookups; calls into Winsock happen outside it, except the timer's. */
@@ -16,26 +20,42 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define BLOB_MAX 16384
 #define ASYNC_DELAY_NS 20000000L
+#define IO_WAIT_NS 2000000L
+#define FRESH_NAMES 1000
 
 struct answer {
     const char *name;
     int results, v4, v6;
     ULONG blob;
     bool async;
+    long delay_ns;   /* async: when the timer completes NextEx */
+    long begin_wait; /* nanoseconds Begin waits (as on I/O) */
 };
 
 static const struct answer k_answers[] = {
-    {"one.bench", 1, 1, 0, 0, false},     {"ten.bench", 1, 5, 5, 1024, false},
-    {"many.bench", 10, 1, 0, 0, false},   {"big.bench", 1, 1, 0, BLOB_MAX, false},
-    {"async.bench", 1, 1, 0, 0, true},
+    {"one.bench", 1, 1, 0, 0, false, 0, 0},
+    {"ten.bench", 1, 5, 5, 1024, false, 0, 0},
+    {"many.bench", 10, 1, 0, 0, false, 0, 0},
+    {"big.bench", 1, 1, 0, BLOB_MAX, false, 0, 0},
+    {"async.bench", 1, 1, 0, 0, true, ASYNC_DELAY_NS, 0},
 };
 #define NANSWERS ((int)(sizeof k_answers / sizeof k_answers[0]))
+
+/* The styles of the n<i>.<style> names, answered per i. */
+static const struct answer k_fresh[] = {
+    {"plain", 1, 1, 0, 0, false, 0, 0},     {"list", 1, 1, 0, 0, false, 0, 0},
+    {"prebuilt", 1, 1, 0, 0, false, 0, 0},  {"generator", 1, 1, 0, 0, false, 0, 0},
+    {"ten", 1, 5, 5, 0, false, 0, 0},       {"coroutine", 1, 1, 0, 0, true, 0, 0},
+    {"io", 1, 1, 0, 0, false, 0, IO_WAIT_NS},
+};
+#define NFRESH ((int)(sizeof k_fresh / sizeof k_fresh[0]))
 
 struct bp_session {
     GUID provider;
@@ -45,6 +65,7 @@ struct bp_lookup {
     struct bp_lookup *prev, *next;
     struct bp_session *session;
     const struct answer *answer;
+    int index; /* of an n<i>.<style> name, else -1 */
     DWORD flags;
     int delivered;
     /* a parked async NextEx */
@@ -63,14 +84,32 @@ static bool g_timer_started;
 static BYTE g_blob[BLOB_MAX];
 
 
-static const struct answer *find_answer(const WCHAR *w)
+static bool same(const WCHAR *w, const char *n)
 {
+    size_t j = 0;
+    while (n[j] && w[j] == (WCHAR)n[j])
+        j++;
+    return n[j] == 0 && w[j] == 0;
+}
+
+/* The answer for the name w, and *index (the i of n<i>.<style>, or -1). */
+static const struct answer *find_answer(const WCHAR *w, int *index)
+{
+    *index = -1;
+    if (w && w[0] == 'n' && w[1] >= '0' && w[1] <= '9') {
+        int i = 0, j = 1;
+        for (; w[j] >= '0' && w[j] <= '9' && i < FRESH_NAMES; j++)
+            i = i * 10 + (w[j] - '0');
+        for (int k = 0; i < FRESH_NAMES && w[j] == '.' && k < NFRESH; k++) {
+            if (same(w + j + 1, k_fresh[k].name)) {
+                *index = i;
+                return &k_fresh[k];
+            }
+        }
+        return NULL;
+    }
     for (int i = 0; w && i < NANSWERS; i++) {
-        const char *n = k_answers[i].name;
-        size_t j = 0;
-        while (n[j] && w[j] == (WCHAR)n[j])
-            j++;
-        if (n[j] == 0 && w[j] == 0)
+        if (same(w, k_answers[i].name))
             return &k_answers[i];
     }
     return NULL;
@@ -148,10 +187,56 @@ static void build_sources(void)
     }
 }
 
+/* The answer to n<i>.<style>, built for i as the Python provider builds it on each call. */
+static void build_fresh(struct source *src, const struct answer *a, int i)
+{
+    char name[32];
+    memset(src, 0, sizeof *src);
+    snprintf(name, sizeof name, "n%d.%s", i, a->name);
+    for (size_t j = 0; name[j]; j++)
+        src->name[j] = (WCHAR)name[j];
+    for (int k = 0; k < a->v4 + a->v6; k++) {
+        if (k < a->v4) {
+            SOCKADDR_IN *sin = &src->v4[k];
+            const BYTE addr[4] = {10, (BYTE)(k + 1), (BYTE)(i >> 8), (BYTE)i};
+            sin->sin_family = AF_INET;
+            sin->sin_port = (USHORT)((80 >> 8) | (80 << 8));
+            memcpy(sin->sin_addr, addr, sizeof addr);
+            src->csa[k].RemoteAddr.lpSockaddr = (LPSOCKADDR)(void *)sin;
+            src->csa[k].RemoteAddr.iSockaddrLength = sizeof *sin;
+        } else {
+            SOCKADDR_IN6 *sin6 = &src->v6[k - a->v4];
+            const BYTE prefix[4] = {0x20, 0x01, 0x0d, 0xb8};
+            sin6->sin6_family = AF_INET6;
+            sin6->sin6_port = (USHORT)((80 >> 8) | (80 << 8));
+            memcpy(sin6->sin6_addr, prefix, sizeof prefix);
+            sin6->sin6_addr[13] = (BYTE)(k - a->v4 + 1);
+            sin6->sin6_addr[14] = (BYTE)(i >> 8);
+            sin6->sin6_addr[15] = (BYTE)i;
+            src->csa[k].RemoteAddr.lpSockaddr = (LPSOCKADDR)(void *)sin6;
+            src->csa[k].RemoteAddr.iSockaddrLength = sizeof *sin6;
+        }
+        src->csa[k].iSocketType = SOCK_STREAM;
+        src->csa[k].iProtocol = IPPROTO_TCP;
+    }
+    src->qs.dwSize = sizeof(WSAQUERYSET2W);
+    src->qs.dwNameSpace = NS_DNS;
+    src->qs.lpszServiceInstanceName = src->name;
+    src->qs.dwNumberOfCsAddrs = (DWORD)(a->v4 + a->v6);
+    src->qs.lpcsaBuffer = src->csa;
+}
+
 /* Packs one result of lk into out; returns 0, or the required length if capacity is short. */
 static DWORD pack_result(const struct bp_lookup *lk, DWORD capacity, LPWSAQUERYSET2W out)
 {
-    WSAQUERYSET2W qs = g_sources[lk->answer - k_answers].qs;
+    struct source fresh;
+    WSAQUERYSET2W qs;
+    if (lk->index >= 0) {
+        build_fresh(&fresh, lk->answer, lk->index);
+        qs = fresh.qs;
+    } else {
+        qs = g_sources[lk->answer - k_answers].qs;
+    }
     qs.lpNSProviderId = &lk->session->provider;
     DWORD length = capacity;
     if (nspv2_queryset_pack(&qs, lk->flags & LUP_RETURN_ALL, out, &length) == NO_ERROR)
@@ -250,7 +335,8 @@ static INT WINAPI bp_begin(LPGUID provider, LPWSAQUERYSET2W restrictions, DWORD 
         WSASetLastError(WSAEINVAL);
         return SOCKET_ERROR;
     }
-    const struct answer *answer = find_answer(restrictions->lpszServiceInstanceName);
+    int index;
+    const struct answer *answer = find_answer(restrictions->lpszServiceInstanceName, &index);
     if (answer == NULL) {
         WSASetLastError(WSASERVICE_NOT_FOUND);
         return SOCKET_ERROR;
@@ -260,8 +346,13 @@ static INT WINAPI bp_begin(LPGUID provider, LPWSAQUERYSET2W restrictions, DWORD 
         WSASetLastError(WSA_NOT_ENOUGH_MEMORY);
         return SOCKET_ERROR;
     }
+    if (answer->begin_wait) {
+        struct timespec wait = {0, answer->begin_wait};
+        nanosleep(&wait, NULL);
+    }
     lk->session = session_arg;
     lk->answer = answer;
+    lk->index = index;
     lk->flags = flags;
     pthread_mutex_lock(&g_mutex);
     lk->next = g_lookups;
@@ -298,7 +389,7 @@ static VOID WINAPI bp_next(HANDLE async_call, HANDLE lookup, DWORD flags, LPDWOR
         lk->length = length;
         lk->buffer = results;
         clock_gettime(CLOCK_REALTIME, &lk->due);
-        lk->due.tv_nsec += ASYNC_DELAY_NS;
+        lk->due.tv_nsec += lk->answer->delay_ns;
         if (lk->due.tv_nsec >= 1000000000L) {
             lk->due.tv_sec++;
             lk->due.tv_nsec -= 1000000000L;

@@ -5,15 +5,20 @@
  * JSON object with the raw samples (tools/bench computes medians and spreads).
  *
  *   bench_driver --winsock LIB --provider LIB --kind nspv2|c [--config FILE] --guid GUID
- *                [--async-guid GUID] [--iterations N] [--repeats R] [--threads T]
- *                [--async-count A] [--rss-iterations M] [--scenarios a,b,...] [--cold T0_NS]
+ *                [--async-guid GUID] [--case KEY:GUID:STYLE:RESULTS:ADDRESSES:BLOB ...]
+ *                [--io-guid GUID] [--rss-guid GUID] [--iterations N] [--repeats R]
+ *                [--threads T] [--async-count A] [--rss-iterations M] [--scenarios a,b,...]
+ *                [--cold T0_NS]
  *
  * --kind nspv2: LIB is the nspv2 provider library; NSPv2SetConfigFile(FILE), then
  * NSPv2GetRoutine per GUID. --kind c: LIB exports bench_cprovider_routine (tools/
- * bench_cprovider.c), advertised under GUID. Scenarios: one ten many big (N cycles per repeat),
- * threads (T threads and 1 thread, N cycles each), async (A threads at once, each one lookup of
- * async.bench), rss (M cycles of one.bench, resident memory before and after). --cold T0_NS:
- * one lookup of one.bench, then print the CLOCK_MONOTONIC time since T0_NS and since main(). */
+ * bench_cprovider.c), advertised under every GUID given. Scenarios: one ten many big (N cycles
+ * per repeat), each --case (N cycles per repeat of the names n0.STYLE ... n999.STYLE in turn,
+ * each answering RESULTS results of ADDRESSES addresses and a BLOB-byte blob), threads (T
+ * threads and 1 thread, N cycles each), io (T threads and 1 thread, N / 20 cycles each, of
+ * n<i>.io on --io-guid), async (A threads at once, each one lookup of async.bench), rss (M
+ * cycles of n<i>.plain on --rss-guid, resident memory before and after). --cold T0_NS: one
+ * lookup of one.bench, then print the CLOCK_MONOTONIC time since T0_NS and since main(). */
 #include "nspv2/ws2dynamic.h"
 
 #include <dlfcn.h>
@@ -27,25 +32,43 @@
 
 #define FIRST_BUFFER 4096
 #define MAX_REPEATS 64
+#define MAX_CASES 16
+/* The fresh scenarios ask names n0.STYLE ... n(FRESH_NAMES - 1).STYLE in turn. */
+#define FRESH_NAMES 1000
 
 static struct nspv2_api api;
 
-/* What a scenario's name must answer: results, addresses in each, blob length. */
+/* What a scenario's name must answer: results, addresses in each, blob length. A `style`
+ * means FRESH_NAMES names, n<i>.<style>, asked in turn; else `name` is the one name. */
 struct expect {
     const char *name;
     int results;
     DWORD addresses;
     ULONG blob;
+    const char *style;
+    const GUID *guid; /* NULL: g_guid */
 };
 
-static const struct expect k_one = {"one.bench", 1, 1, 0};
-static const struct expect k_ten = {"ten.bench", 1, 10, 1024};
-static const struct expect k_many = {"many.bench", 10, 1, 0};
-static const struct expect k_big = {"big.bench", 1, 1, 16384};
-static const struct expect k_async = {"async.bench", 1, 1, 0};
+static GUID g_guid, g_async_guid, g_io_guid, g_rss_guid;
 
-static GUID g_guid, g_async_guid;
 static GUID service_class = SVCID_HOSTNAME; /* the class nspv2.lookup passes */
+static const struct expect k_one = {"one.bench", 1, 1, 0, NULL, NULL};
+static const struct expect k_ten = {"ten.bench", 1, 10, 1024, NULL, NULL};
+static const struct expect k_many = {"many.bench", 10, 1, 0, NULL, NULL};
+static const struct expect k_big = {"big.bench", 1, 1, 16384, NULL, NULL};
+static const struct expect k_async = {"async.bench", 1, 1, 0, NULL, &g_async_guid};
+static const struct expect k_io = {NULL, 1, 1, 0, "io", &g_io_guid};
+static const struct expect k_rss = {NULL, 1, 1, 0, "plain", &g_rss_guid};
+
+/* The --case scenarios. */
+struct fresh_case {
+    char key[32];
+    char style[32];
+    GUID guid;
+    struct expect e;
+};
+static struct fresh_case g_cases[MAX_CASES];
+static int g_ncases;
 static atomic_long g_errors;
 static atomic_long g_efaults;
 static char g_first_error[256];
@@ -68,24 +91,31 @@ static void widen(const char *s, WCHAR *out, size_t cap)
 static void error(const struct expect *e, const char *what, long value)
 {
     if (atomic_fetch_add(&g_errors, 1) == 0)
-        snprintf(g_first_error, sizeof g_first_error, "%s: %s %ld", e->name, what, value);
+        snprintf(g_first_error, sizeof g_first_error, "%s: %s %ld", e->name ? e->name : e->style,
+                 what, value);
 }
 
 /* One lookup cycle as a client: Begin, NextW until WSA_E_NO_MORE (growing the 4 KiB first
  * buffer on WSAEFAULT), End; checks the answers. Returns 0, or -1 after counting an error. */
-static int cycle(const struct expect *e, const GUID *guid)
+static int cycle(const struct expect *e, unsigned index)
 {
     union {
         WSAQUERYSETW qs;
         BYTE bytes[FIRST_BUFFER];
     } first;
     WCHAR wname[64];
-    GUID id = *guid;
+    GUID id = e->guid ? *e->guid : g_guid;
     WSAQUERYSETW qs;
     HANDLE h = NULL;
     const DWORD flags = LUP_RETURN_NAME | LUP_RETURN_ADDR | LUP_RETURN_BLOB;
 
-    widen(e->name, wname, sizeof wname / sizeof wname[0]);
+    if (e->style != NULL) {
+        char name[64];
+        snprintf(name, sizeof name, "n%u.%s", index % FRESH_NAMES, e->style);
+        widen(name, wname, sizeof wname / sizeof wname[0]);
+    } else {
+        widen(e->name, wname, sizeof wname / sizeof wname[0]);
+    }
     memset(&qs, 0, sizeof qs);
     qs.dwSize = sizeof qs;
     qs.lpszServiceInstanceName = wname;
@@ -155,12 +185,13 @@ static void serial(const char *key, const struct expect *e, int iterations, int 
 {
     double samples[MAX_REPEATS];
     long errors_before = atomic_load(&g_errors), efault_before = atomic_load(&g_efaults);
+    unsigned index = 0;
     for (int i = 0; i < iterations / 10 + 10; i++)      /* warm-up */
-        cycle(e, &g_guid);
+        cycle(e, index++);
     for (int r = 0; r < repeats; r++) {
         uint64_t t0 = now_ns();
         for (int i = 0; i < iterations; i++)
-            cycle(e, &g_guid);
+            cycle(e, index++);
         samples[r] = (double)(now_ns() - t0) / iterations;
     }
     printf("\"%s\": {\"iterations\": %d, ", key, iterations);
@@ -172,9 +203,9 @@ static void serial(const char *key, const struct expect *e, int iterations, int 
 struct worker {
     pthread_t id;
     const struct expect *e;
-    const GUID *guid;
     int iterations;
     pthread_barrier_t *start;
+    unsigned first; /* the index of its first name */
 };
 
 static void *worker_main(void *arg)
@@ -183,18 +214,18 @@ static void *worker_main(void *arg)
     if (w->start)
         pthread_barrier_wait(w->start);
     for (int i = 0; i < w->iterations; i++)
-        cycle(w->e, w->guid);
+        cycle(w->e, w->first + (unsigned)i);
     return NULL;
 }
 
-/* T threads, each N cycles of one.bench, started together: wall time for all of them. */
-static double threaded(int threads, int iterations)
+/* T threads, each N cycles of e, started together: wall time for all of them. */
+static double threaded(const struct expect *e, int threads, int iterations)
 {
     struct worker w[64];
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
     for (int t = 0; t < threads; t++) {
-        w[t] = (struct worker){0, &k_one, &g_guid, iterations, &start};
+        w[t] = (struct worker){0, e, iterations, &start, (unsigned)t * 97u};
         pthread_create(&w[t].id, NULL, worker_main, &w[t]);
     }
     pthread_barrier_wait(&start);
@@ -206,18 +237,20 @@ static double threaded(int threads, int iterations)
     return elapsed;
 }
 
-static void threads_scenario(int threads, int iterations, int repeats)
+static void threads_scenario(const char *key, const struct expect *e, int threads,
+                             int iterations, int repeats)
 {
     double one[MAX_REPEATS], many[MAX_REPEATS];
     long errors_before = atomic_load(&g_errors);
     if (threads > 64)
         threads = 64;
-    threaded(threads, iterations / 10 + 1);              /* warm-up: thread states exist */
+    threaded(e, threads, iterations / 10 + 1);           /* warm-up: thread states exist */
     for (int r = 0; r < repeats; r++) {
-        one[r] = iterations / (threaded(1, iterations) / 1e9);
-        many[r] = (double)threads * iterations / (threaded(threads, iterations) / 1e9);
+        one[r] = iterations / (threaded(e, 1, iterations) / 1e9);
+        many[r] = (double)threads * iterations / (threaded(e, threads, iterations) / 1e9);
     }
-    printf("\"threads\": {\"threads\": %d, \"iterations_per_thread\": %d, ", threads, iterations);
+    printf("\"%s\": {\"threads\": %d, \"iterations_per_thread\": %d, ", key, threads,
+           iterations);
     print_samples("one_thread_lookups_per_s", one, repeats);
     printf(", ");
     print_samples("aggregate_lookups_per_s", many, repeats);
@@ -239,7 +272,7 @@ static void async_scenario(int count, int repeats)
         uint64_t t0 = now_ns();
         int created = 0;
         for (int t = 0; t < count; t++) {
-            w[t] = (struct worker){0, &k_async, &g_async_guid, 1, NULL};
+            w[t] = (struct worker){0, &k_async, 1, NULL, 0};
             if (pthread_create(&w[t].id, &attr, worker_main, &w[t]) != 0)
                 break;
             created++;
@@ -275,11 +308,11 @@ static void rss_scenario(int iterations)
 {
     long errors_before = atomic_load(&g_errors);
     for (int i = 0; i < 10000; i++)
-        cycle(&k_one, &g_guid);
+        cycle(&k_rss, (unsigned)i);
     long before = rss_bytes();
     uint64_t t0 = now_ns();
     for (int i = 0; i < iterations; i++)
-        cycle(&k_one, &g_guid);
+        cycle(&k_rss, (unsigned)i);
     double elapsed = (double)(now_ns() - t0);
     long after = rss_bytes();
     printf("\"rss\": {\"lookups\": %d, \"rss_before_bytes\": %ld, \"rss_after_bytes\": %ld, "
@@ -288,10 +321,27 @@ static void rss_scenario(int iterations)
            atomic_load(&g_errors) - errors_before);
 }
 
+/* The distinct GUIDs the scenarios ask (at most 3 + MAX_CASES). */
+static int distinct_guids(const GUID **out)
+{
+    const GUID *all[3 + MAX_CASES] = {&g_guid, &g_async_guid, &g_io_guid, &g_rss_guid};
+    int n = 4, distinct = 0;
+    for (int i = 0; i < g_ncases; i++)
+        all[n++] = &g_cases[i].guid;
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        for (int j = 0; j < distinct && !seen; j++)
+            seen = memcmp(out[j], all[i], sizeof(GUID)) == 0;
+        if (!seen)
+            out[distinct++] = all[i];
+    }
+    return distinct;
+}
+
 static int advertise(void *provider, const char *kind, const char *config)
 {
-    const GUID *guids[2] = {&g_guid, &g_async_guid};
-    int n = memcmp(&g_guid, &g_async_guid, sizeof g_guid) == 0 ? 1 : 2;
+    const GUID *guids[4 + MAX_CASES];
+    int n = distinct_guids(guids);
     INT(WINAPI * get_routine)(const GUID *, NSPV2_ROUTINE *) = NULL;
     INT (*c_routine)(NSPV2_ROUTINE *) = NULL;
     void *p;
@@ -335,9 +385,29 @@ static int advertise(void *provider, const char *kind, const char *config)
     return 0;
 }
 
+/* --case KEY:GUID:STYLE:RESULTS:ADDRESSES:BLOB */
+static int add_case(const char *spec)
+{
+    if (g_ncases == MAX_CASES)
+        return -1;
+    struct fresh_case *c = &g_cases[g_ncases];
+    char guid[64];
+    int results, addresses, blob;
+    if (sscanf(spec, "%31[^:]:%63[^:]:%31[^:]:%d:%d:%d", c->key, guid, c->style, &results,
+               &addresses, &blob) != 6 ||
+        nspv2_parse_guid(guid, &c->guid) != 0 || results < 0 || addresses < 0 || blob < 0)
+        return -1;
+    c->e = (struct expect){NULL, results, (DWORD)addresses, (ULONG)blob, c->style, &c->guid};
+    g_ncases++;
+    return 0;
+}
+
+/* Whether the --scenarios list names it (an empty list: every scenario). */
 static int has(const char *list, const char *name)
 {
     size_t n = strlen(name);
+    if (*list == 0)
+        return 1;
     for (const char *s = list; (s = strstr(s, name)) != NULL; s += n)
         if ((s == list || s[-1] == ',') && (s[n] == 0 || s[n] == ','))
             return 1;
@@ -348,8 +418,8 @@ int main(int argc, char **argv)
 {
     uint64_t main_start = now_ns();
     const char *winsock_path = NULL, *provider_path = NULL, *kind = "nspv2", *config = NULL;
-    const char *scenarios = "one,ten,many,big,threads,async,rss", *cold = NULL;
-    const char *guid = NULL, *async_guid = NULL;
+    const char *scenarios = NULL, *cold = NULL;
+    const char *guid = NULL, *async_guid = NULL, *io_guid = NULL, *rss_guid = NULL;
     int iterations = 20000, repeats = 7, threads = 8, async_count = 1000;
     int rss_iterations = 1000000;
 
@@ -367,6 +437,16 @@ int main(int argc, char **argv)
             guid = value;
         else if (strcmp(arg, "--async-guid") == 0)
             async_guid = value;
+        else if (strcmp(arg, "--io-guid") == 0)
+            io_guid = value;
+        else if (strcmp(arg, "--rss-guid") == 0)
+            rss_guid = value;
+        else if (strcmp(arg, "--case") == 0) {
+            if (add_case(value) != 0) {
+                fprintf(stderr, "bench_driver: bad --case %s\n", value);
+                return 2;
+            }
+        }
         else if (strcmp(arg, "--iterations") == 0)
             iterations = atoi(value);
         else if (strcmp(arg, "--repeats") == 0)
@@ -388,7 +468,9 @@ int main(int argc, char **argv)
     }
     if (winsock_path == NULL || provider_path == NULL || guid == NULL ||
         nspv2_parse_guid(guid, &g_guid) != 0 ||
-        nspv2_parse_guid(async_guid ? async_guid : guid, &g_async_guid) != 0 || iterations < 1 ||
+        nspv2_parse_guid(async_guid ? async_guid : guid, &g_async_guid) != 0 ||
+        nspv2_parse_guid(io_guid ? io_guid : guid, &g_io_guid) != 0 ||
+        nspv2_parse_guid(rss_guid ? rss_guid : guid, &g_rss_guid) != 0 || iterations < 1 ||
         repeats < 1 || repeats > MAX_REPEATS || async_count < 1) {
         fprintf(stderr, "bench_driver: --winsock, --provider and a valid --guid are required\n");
         return 2;
@@ -413,7 +495,7 @@ int main(int argc, char **argv)
         return rc;
 
     if (cold != NULL) {
-        int status = cycle(&k_one, &g_guid);
+        int status = cycle(&k_one, 0);
         uint64_t done = now_ns();
         printf("{\"cold\": {\"from_spawn_ns\": %.0f, \"from_main_ns\": %.0f, \"errors\": %ld}}\n",
                (double)done - strtod(cold, NULL), (double)(done - main_start),
@@ -423,6 +505,8 @@ int main(int argc, char **argv)
     }
 
     printf("{\"kind\": \"%s\",\n", kind);
+    if (scenarios == NULL) /* everything */
+        scenarios = "";
     if (has(scenarios, "one"))
         serial("one", &k_one, iterations, repeats);
     if (has(scenarios, "ten"))
@@ -431,8 +515,13 @@ int main(int argc, char **argv)
         serial("many", &k_many, iterations / 4 + 1, repeats);
     if (has(scenarios, "big"))
         serial("big", &k_big, iterations, repeats);
+    for (int i = 0; i < g_ncases; i++)
+        if (has(scenarios, g_cases[i].key))
+            serial(g_cases[i].key, &g_cases[i].e, iterations, repeats);
     if (has(scenarios, "threads"))
-        threads_scenario(threads, iterations, repeats);
+        threads_scenario("threads", &k_one, threads, iterations, repeats);
+    if (has(scenarios, "io") && io_guid != NULL)
+        threads_scenario("io", &k_io, threads, iterations / 20 + 1, repeats < 3 ? repeats : 3);
     if (has(scenarios, "async"))
         async_scenario(async_count, repeats < 5 ? repeats : 5);
     if (has(scenarios, "rss"))
@@ -452,9 +541,9 @@ int main(int argc, char **argv)
            "\"first_error\": \"%s\"}\n",
            (unsigned)violations, text, atomic_load(&g_errors), g_first_error);
     fflush(stdout);
-    api.WSAUnadvertiseProvider(&g_guid);
-    if (memcmp(&g_guid, &g_async_guid, sizeof g_guid) != 0)
-        api.WSAUnadvertiseProvider(&g_async_guid);
+    const GUID *guids[4 + MAX_CASES];
+    for (int i = 0, n = distinct_guids(guids); i < n; i++)
+        api.WSAUnadvertiseProvider(guids[i]);
     api.WSACleanup();
     return 0;
 }

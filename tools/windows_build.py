@@ -678,7 +678,7 @@ def build_all(out: Path, target: Target, python_dir: Path, wheels: Path | None) 
             *("-shared", "-static-libgcc"),
             *("-I", str(include), "-I", str(CSRC / "include"), "-I", str(CSRC / "provider")),
             *("-o", str(cmarshal)),
-            str(CSRC / "marshal" / "cmarshal.c"),
+            *sorted(str(path) for path in (CSRC / "marshal").glob("*.c")),
             str(lib / f"lib{PY_DLL}.dll.a"),
         ],
     )

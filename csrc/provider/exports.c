@@ -23,9 +23,9 @@ static _Atomic uint64_t next_session = 1;
 /* Every call into Python waits at the gate first (gate.c says why). */
 #define THROUGH_GATE(call)                                                                    \
     do {                                                                                      \
-        bool gated_ = nspv2_gate_enter();                                                     \
+        uint64_t ticket_ = nspv2_gate_enter();                                                \
         call;                                                                                 \
-        nspv2_gate_leave(gated_);                                                             \
+        nspv2_gate_leave(ticket_);                                                            \
     } while (0)
 
 static INT fail(INT code)

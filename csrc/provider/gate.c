@@ -8,15 +8,21 @@
  * usually leaves within the spin, and the waiter then takes the GIL with no sleep at all), then
  * sleeps on the gate's own word; only one of our threads at a time asks for the GIL.
  *
- * Why a wait is never unbounded: the holder runs provider code, which may release the GIL and
- * wait for another thread that is itself entering the library (a provider that resolves a name
- * through Winsock on a worker thread and waits for it). So a thread waits at most
- * NSPV2_GATE_PATIENCE_US here and then goes to the GIL without the gate: never a deadlock, at
- * worst that delay. A thread that already holds the gate (a provider calling Winsock on its own
- * thread, which comes back here) passes straight through.
+ * Why a holder gives the gate up: the holder runs provider code, which may release the GIL and
+ * wait: on I/O (a `lookup` that asks a server), or for another thread that is itself entering
+ * the library (a provider that resolves a name through Winsock on a worker thread and waits for
+ * it). Other threads must not wait behind it. So the gate is held for at most
+ * NSPV2_GATE_HOLD_US: a waiter that finds the same hold older than that takes the gate over (the
+ * holder, which no longer needs the queue, finishes without it and its leave does nothing), and
+ * the queue moves on. Runtime work and a usual provider's lookup take a few microseconds, far
+ * below that limit, so a takeover means the holder is waiting (or the machine is overloaded),
+ * and costs the waiters at most that limit per hold. A thread that already holds the gate (a
+ * provider calling Winsock on its own thread, which comes back here) passes straight through.
  *
  * The lock is the three-state futex mutex (free, held, held with sleepers): entering and leaving
- * an uncontended gate is one atomic operation each, and only a leave that saw sleepers wakes one.
+ * an uncontended gate is a few atomic operations, and only a leave that saw sleepers wakes one.
+ * Each hold has a ticket, its start time in microseconds and a counter in one word, so a
+ * takeover and the holder's leave agree by one compare-and-swap on it which of them releases.
  * It sleeps on futex(2) on Linux and WaitOnAddress on Windows; elsewhere there is no gate. */
 #include "provider.h"
 
@@ -43,7 +49,18 @@ enum { GATE_FREE = 0, GATE_HELD = 1, GATE_SLEEPERS = 2 };
 
 static _Atomic uint32_t gate_state;
 static _Atomic uintptr_t gate_owner;                 /* the holder's thread, 0 when free */
-static _Atomic uint64_t count_waited, count_abandoned, count_nested;
+static _Atomic uint64_t gate_ticket;                 /* the hold's ticket, 0 when free */
+static _Atomic uint32_t ticket_counter;
+static _Atomic uint64_t count_waited, count_taken_over, count_nested;
+
+/* A ticket: when the hold started (microseconds, the upper 48 bits) and a counter (which makes
+ * tickets of the same microsecond differ). Never 0. */
+#define TICKET_SHIFT 16
+static uint64_t new_ticket(uint64_t now)
+{
+    uint64_t count = atomic_fetch_add_explicit(&ticket_counter, 1, memory_order_relaxed);
+    return (now << TICKET_SHIFT) | (count & 0xFFFF) | 1;
+}
 
 static void cpu_relax(void)
 {
@@ -109,14 +126,14 @@ static bool take(uint32_t from, uint32_t to)
                                                    memory_order_relaxed);
 }
 
-bool nspv2_gate_enter(void)
+uint64_t nspv2_gate_enter(void)
 {
     uintptr_t me = self();
     if (take(GATE_FREE, GATE_HELD))
         goto entered;
     if (atomic_load_explicit(&gate_owner, memory_order_relaxed) == me) {
         atomic_fetch_add_explicit(&count_nested, 1, memory_order_relaxed);
-        return false;                               /* this thread holds it: pass through */
+        return 0;                                   /* this thread holds it: pass through */
     }
     for (int i = 0; i < GATE_SPINS; i++) {
         cpu_relax();
@@ -125,26 +142,42 @@ bool nspv2_gate_enter(void)
             goto entered;
     }
     atomic_fetch_add_explicit(&count_waited, 1, memory_order_relaxed);
-    uint64_t deadline = now_us() + NSPV2_GATE_PATIENCE_US;
     /* Whoever takes the gate after sleeping marks it as having sleepers, since others may
      * still be asleep; at worst that costs its leave one needless wake. */
     while (atomic_exchange_explicit(&gate_state, GATE_SLEEPERS, memory_order_acquire) !=
            GATE_FREE) {
-        uint64_t now = now_us();
-        if (now >= deadline) {
-            atomic_fetch_add_explicit(&count_abandoned, 1, memory_order_relaxed);
-            return false;                           /* the holder is slow or waits: go on */
+        uint64_t held = atomic_load_explicit(&gate_ticket, memory_order_acquire);
+        uint64_t now = now_us(), since = held >> TICKET_SHIFT;
+        if (held != 0 && now >= since + NSPV2_GATE_HOLD_US) {
+            /* The holder is waiting in provider code: the gate is ours, still marked held. */
+            uint64_t mine = new_ticket(now);
+            if (atomic_compare_exchange_strong_explicit(&gate_ticket, &held, mine,
+                                                        memory_order_acq_rel,
+                                                        memory_order_relaxed)) {
+                atomic_fetch_add_explicit(&count_taken_over, 1, memory_order_relaxed);
+                atomic_store_explicit(&gate_owner, me, memory_order_relaxed);
+                return mine;
+            }
+            continue;                               /* it left or someone else took it: look */
         }
-        sleep_while_sleepers(deadline - now);
+        /* Until the hold may be taken over (or the holder leaves and wakes a sleeper). */
+        sleep_while_sleepers(held != 0 ? since + NSPV2_GATE_HOLD_US - now
+                                       : NSPV2_GATE_HOLD_US);
     }
-entered:
+entered:;
+    uint64_t ticket = new_ticket(now_us());
+    atomic_store_explicit(&gate_ticket, ticket, memory_order_release);
     atomic_store_explicit(&gate_owner, me, memory_order_relaxed);
-    return true;
+    return ticket;
 }
 
-void nspv2_gate_leave(bool entered)
+void nspv2_gate_leave(uint64_t ticket)
 {
-    if (!entered)
+    if (ticket == 0)
+        return;
+    /* Still this hold's (not taken over): release the gate. */
+    if (!atomic_compare_exchange_strong_explicit(&gate_ticket, &ticket, 0, memory_order_acq_rel,
+                                                 memory_order_relaxed))
         return;
     atomic_store_explicit(&gate_owner, 0, memory_order_relaxed);
     if (atomic_exchange_explicit(&gate_state, GATE_FREE, memory_order_release) == GATE_SLEEPERS)
@@ -154,19 +187,19 @@ void nspv2_gate_leave(bool entered)
 void nspv2_gate_counts(struct nspv2_gate_counts *counts)
 {
     counts->waited = atomic_load(&count_waited);
-    counts->abandoned = atomic_load(&count_abandoned);
+    counts->taken_over = atomic_load(&count_taken_over);
     counts->nested = atomic_load(&count_nested);
 }
 
 #else /* no futex-like wait: no gate */
 
-bool nspv2_gate_enter(void) { return false; }
+uint64_t nspv2_gate_enter(void) { return 0; }
 
-void nspv2_gate_leave(bool entered) { (void)entered; }
+void nspv2_gate_leave(uint64_t ticket) { (void)ticket; }
 
 void nspv2_gate_counts(struct nspv2_gate_counts *counts)
 {
-    counts->waited = counts->abandoned = counts->nested = 0;
+    counts->waited = counts->taken_over = counts->nested = 0;
 }
 
 #endif

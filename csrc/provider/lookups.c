@@ -7,8 +7,10 @@
  * copied, its pointers relocated and bounds-checked and the whole validated, and every NextEx
  * packs from it the fields its flags ask for. A slot without a result carries the Winsock code
  * its NextEx answers (a result the runtime could not build).
- * Handles are odd numbers; the runtime's own lookups (generators, async providers, results too
- * large to copy) have even ones. The table is split in shards, each with its own lock, so
+ * Their handles are odd numbers; the runtime's own lookups (generators, async providers,
+ * results too large to copy) have even ones, and once the runtime knows all of such a lookup's
+ * results it hands them here under the same even handle (nspv2_lookups_adopt), so its last
+ * NextEx calls and its End do not enter Python either. The table is split in shards, each with its own lock, so
  * client threads rarely wait on each other; a lookup's own lock orders its NextEx calls and its
  * End, and a reference count keeps it alive while a NextEx is using it. */
 #include "provider.h"
@@ -219,9 +221,10 @@ static int relocate_string(char *base, size_t len, LPWSTR *field)
     return nspv2_wcsnlen(*field, room) < room ? 0 : -1;
 }
 
-/* An image written by the runtime (Marshal.image) made into a WSAQUERYSET2W in place: every
- * pointer relocated and bounds-checked, then the whole validated as a client's query set is. */
-static INT relocate_image(char *base, size_t len)
+/* An image written by the runtime (nspv2._cmarshal, or Marshal.image) made into a WSAQUERYSET2W
+ * in place: every pointer relocated and bounds-checked, then (validate) the whole validated as a
+ * client's query set is. */
+static INT relocate_image(char *base, size_t len, bool validate)
 {
     WSAQUERYSET2W *qs = (WSAQUERYSET2W *)(void *)base;
     if (len < sizeof *qs)
@@ -251,32 +254,36 @@ static INT relocate_image(char *base, size_t len)
     }
     if (qs->lpBlob != NULL && relocate(base, len, &qs->lpBlob->pBlobData, qs->lpBlob->cbSize) != 0)
         return WSANO_RECOVERY;
+    if (!validate)
+        return NO_ERROR;
     return nspv2_queryset_validate(qs) == NO_ERROR ? NO_ERROR : WSANO_RECOVERY;
 }
 
-uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flags, size_t count,
-                              const char *records, size_t size)
+/* A lookup with copies of `count` results from `records` (see nspv2_lookups_create), not yet in
+ * the table; NULL if they are too many, too large, malformed or memory ran out. */
+static struct lookup *build(uint64_t session, const GUID *provider, DWORD flags, size_t count,
+                            const char *records, size_t size)
 {
     struct nspv2_result_record record;
     if (provider == NULL || count > NSPV2_INLINE_MAX_RESULTS || size > NSPV2_INLINE_MAX_BYTES ||
         (size > 0 && records == NULL))
-        return 0;
+        return NULL;
     /* First the records' lengths, checked against the batch, for the size of the lookup. */
     size_t head = align_up(sizeof(struct lookup) + count * sizeof(struct slot));
     size_t total = head;
     for (size_t i = 0, at = 0; i < count; i++) {
         if (size - at < sizeof record)
-            return 0;
+            return NULL;
         memcpy(&record, records + at, sizeof record);
         at += sizeof record;
         if (record.length > size - at)
-            return 0;
+            return NULL;
         at += record.length;
         total += align_up(record.length);
     }
     struct lookup *l = malloc(total);
     if (l == NULL)
-        return 0;
+        return NULL;
     memset(l, 0, head);
     l->session = session;
     memcpy(&l->provider, provider, sizeof l->provider);
@@ -297,7 +304,7 @@ uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flag
         }
         memcpy(to, from, record.length);
         from += record.length;
-        INT rc = relocate_image(to, record.length);
+        INT rc = relocate_image(to, record.length, true);
         if (rc == NO_ERROR) {
             l->slots[i].result = (WSAQUERYSET2W *)(void *)to;
         } else {
@@ -307,10 +314,15 @@ uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flag
         }
         to += align_up(record.length);
     }
+    return l;
+}
 
+/* Puts l in the table under id: id, or 0 (l freed) without memory. */
+static uint64_t insert(struct lookup *l, uint64_t id)
+{
     shards_init();
     atomic_store(&shards_ready, 1);
-    l->id = atomic_fetch_add(&next_id, 2);
+    l->id = id;
     struct shard *s = shard_of(l->id);
     mutex_lock(&s->lock);
     if (grow(s) != 0) {
@@ -325,6 +337,50 @@ uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flag
     s->count++;
     mutex_unlock(&s->lock);
     return l->id;
+}
+
+uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flags, size_t count,
+                              const char *records, size_t size)
+{
+    struct lookup *l = build(session, provider, flags, count, records, size);
+    return l == NULL ? 0 : insert(l, atomic_fetch_add(&next_id, 2));
+}
+
+uint64_t nspv2_lookups_adopt(uint64_t id, uint64_t session, const GUID *provider, DWORD flags,
+                             size_t count, const char *records, size_t size)
+{
+    if (id == 0 || (id & 1) != 0)
+        return 0;
+    struct lookup *l = build(session, provider, flags, count, records, size);
+    return l == NULL ? 0 : insert(l, id);
+}
+
+INT nspv2_record_pack(const char *record, size_t size, DWORD flags, WSAQUERYSET2W *results,
+                      DWORD *bufferLength)
+{
+    struct nspv2_result_record head;
+    if (record == NULL || size < sizeof head)
+        return WSANO_RECOVERY;
+    memcpy(&head, record, sizeof head);
+    if (head.length == 0)
+        return head.code != NO_ERROR ? head.code : WSANO_RECOVERY;
+    if (head.length > size - sizeof head)
+        return WSANO_RECOVERY;
+    /* Past what any buffer may hold: as the packer answers a result that large. */
+    if (head.length > NSPV2_MAX_RESULT)
+        return WSA_NOT_ENOUGH_MEMORY;
+    char *image = malloc(head.length); /* aligned for any type, as the image's pieces need */
+    if (image == NULL)
+        return WSA_NOT_ENOUGH_MEMORY;
+    memcpy(image, record + sizeof head, head.length);
+    /* Bounds-checked; the packer takes any result within them (as it took the runtime's). */
+    INT code = relocate_image(image, head.length, false);
+    if (code == NO_ERROR)
+        code = nspv2_queryset_pack((WSAQUERYSET2W *)(void *)image, flags, results, bufferLength);
+    else
+        nspv2_log("a result of a lookup is not a valid image (a bug in nspv2)");
+    free(image);
+    return code;
 }
 
 /* The lookup with a reference taken, or NULL. */
@@ -350,11 +406,9 @@ static struct lookup *acquire(uint64_t id)
 
 INT nspv2_lookups_next(uint64_t id, DWORD flags, DWORD *bufferLength, WSAQUERYSET2W *results)
 {
-    if ((id & 1) == 0)
-        return NSPV2_NOT_INLINE;
     struct lookup *l = acquire(id);
-    if (l == NULL)
-        return WSA_INVALID_HANDLE;
+    if (l == NULL) /* an even handle not (yet) adopted is the runtime's */
+        return (id & 1) == 0 ? NSPV2_NOT_INLINE : WSA_INVALID_HANDLE;
     INT code;
     /* Flags at NextEx only narrow what Begin asked for; none at all keep Begin's. */
     DWORD wanted = l->flags & LUP_RETURN_ALL;
@@ -391,16 +445,15 @@ done:
 
 INT nspv2_lookups_end(uint64_t id)
 {
-    if ((id & 1) == 0)
-        return NSPV2_NOT_INLINE;
-    if (!atomic_load(&shards_ready))
-        return WSA_INVALID_HANDLE;
-    struct shard *s = shard_of(id);
-    mutex_lock(&s->lock);
-    struct lookup *l = unlink_lookup(s, id);
-    mutex_unlock(&s->lock);
-    if (l == NULL)
-        return WSA_INVALID_HANDLE;
+    struct lookup *l = NULL;
+    if (atomic_load(&shards_ready)) {
+        struct shard *s = shard_of(id);
+        mutex_lock(&s->lock);
+        l = unlink_lookup(s, id);
+        mutex_unlock(&s->lock);
+    }
+    if (l == NULL) /* an even handle not (yet) adopted is the runtime's */
+        return (id & 1) == 0 ? NSPV2_NOT_INLINE : WSA_INVALID_HANDLE;
     finish(l);
     return NO_ERROR;
 }

@@ -25,10 +25,10 @@
 INT nspv2_runtime_ready(void);
 
 /* gate.c: the queue in front of the GIL. enter waits its turn (briefly spinning, then
- * sleeping, at most NSPV2_GATE_PATIENCE_US) and says whether it holds the gate; leave takes
- * what enter said. */
-bool nspv2_gate_enter(void);
-void nspv2_gate_leave(bool entered);
+ * sleeping; a hold older than NSPV2_GATE_HOLD_US is taken over) and returns its hold's ticket,
+ * or 0 when it passed through (the thread holds the gate already); leave takes that ticket. */
+uint64_t nspv2_gate_enter(void);
+void nspv2_gate_leave(uint64_t ticket);
 
 /* winsock_link.c: Winsock's provider-side functions, resolved at run time (ws2_32.dll on
  * Windows; elsewhere the stand-in the host loaded). NO_ERROR or WSASYSNOTREADY. */

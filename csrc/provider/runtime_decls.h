@@ -17,7 +17,7 @@ enum nspv2_bridge_constants {
     NSPV2_IMPL_CLEANUP = 2,
     NSPV2_IMPL_SET_SERVICE = 4,
     NSPV2_IMPL_SESSION_RUNDOWN = 8,
-    NSPV2_GATE_PATIENCE_US = 1000
+    NSPV2_GATE_HOLD_US = 50
 };
 
 
@@ -28,7 +28,8 @@ enum nspv2_bridge_constants {
  * that NextEx `code`. Each image's pieces start at multiples of NSPV2_IMAGE_ALIGN, as do the
  * records. Returns the lookup's handle (odd), or 0 if the results are too many or too large
  * (or memory ran out): the runtime then serves the lookup itself.
- * next/end: a Winsock code, or NSPV2_NOT_INLINE for a handle that is the runtime's (even).
+ * next/end: a Winsock code, or NSPV2_NOT_INLINE for a handle that is the runtime's (even, not
+ * adopted).
  * end_session/end_provider: end every such lookup of a closed session or withdrawn provider. */
 struct nspv2_result_record {
     uint32_t length; /* of the image that follows; 0: no result */
@@ -36,9 +37,19 @@ struct nspv2_result_record {
 };
 uint64_t nspv2_lookups_create(uint64_t session, const GUID *provider, DWORD flags, size_t count,
                               const char *records, size_t size);
+/* adopt: the same for a lookup the runtime served so far under the (even) handle `lookup`, whose
+ * remaining results are now all known: from now on answered here; `lookup`, or 0 if declined. */
+uint64_t nspv2_lookups_adopt(uint64_t lookup, uint64_t session, const GUID *provider,
+                             DWORD flags, size_t count, const char *records, size_t size);
 INT nspv2_lookups_next(uint64_t lookup, DWORD flags, DWORD *bufferLength,
                        WSAQUERYSET2W *results);
 INT nspv2_lookups_end(uint64_t lookup);
+/* One record as above (an image, or no image and its code) packed into a NextEx's buffer with
+ * the LUP_RETURN_* `flags` given: the code that NextEx completes with (WSAEFAULT and the length
+ * needed when it does not fit; the record's code when it has no image). The runtime answers
+ * the lookups it serves itself (generators, async providers) with it. */
+INT nspv2_record_pack(const char *record, size_t size, DWORD flags, WSAQUERYSET2W *results,
+                      DWORD *bufferLength);
 void nspv2_lookups_end_session(const GUID *provider, uint64_t session);
 void nspv2_lookups_end_provider(const GUID *provider);
 /* How many lookups answered in C are open, of `provider` (NULL: of every provider); for tests
@@ -55,11 +66,11 @@ typedef INT (*nspv2_begin_fn)(void *context, const GUID *providerId,
 void nspv2_set_begin(nspv2_begin_fn begin, void *context);
 
 /* gate.c: what the gate in front of the GIL has seen since the library was loaded (entries
- * that had to sleep; waits that ran out of patience and went on without the gate; entries by
- * the thread already holding it). NSPV2_GATE_PATIENCE_US: the longest wait at the gate. */
+ * that had to sleep; holds taken over from a holder that kept the gate longer than
+ * NSPV2_GATE_HOLD_US, waiting in provider code; entries by the thread already holding it). */
 struct nspv2_gate_counts {
     uint64_t waited;
-    uint64_t abandoned;
+    uint64_t taken_over;
     uint64_t nested;
 };
 void nspv2_gate_counts(struct nspv2_gate_counts *counts);

@@ -1,7 +1,7 @@
-"""Types of nspv2._cmarshal, the lookup's hot-path marshalling in C (csrc/marshal/cmarshal.c)."""
+"""Types of nspv2._cmarshal, the lookup's hot-path marshalling in C (csrc/marshal/)."""
 
 import uuid
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional
 
 from .queryset import QuerySet
 
@@ -13,10 +13,9 @@ class Marshaller:
         queryset: type,
         version: type,
         afprotocol: type,
+        csaddr: type,
         uuid: type,
         uuid_from_bytes_le: Callable[[bytes], uuid.UUID],
-        addresses_block: Callable[[Any], bytes],
-        address_blocks: Dict[int, Tuple[Any, bytes]],
         read_restrictions: Callable[[int], QuerySet],
         create_lookup: Callable[..., int],
         lookups_create: Optional[int] = None,

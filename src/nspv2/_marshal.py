@@ -3,10 +3,17 @@
 Reading takes a function that measures a WCHAR string, because only the caller knows how far it
 may read: the provider side asks the library's C ``nspv2_wcsnlen`` (restrictions were validated
 there), the client side searches its own result buffer. Writing builds a WSAQUERYSET2W whose
-pointers refer to memory kept alive by the returned object; the C packer copies it into the
-caller's buffer. The provider library's lookups answered in C take results as relocatable images
-instead (:meth:`Marshal.image`, :meth:`Marshal.records`); ``nspv2._cmarshal`` (C) writes the same
-bytes, and reads restrictions, on the hot path, and leaves anything unusual to this module.
+pointers refer to memory kept alive by the returned object (the client side's queries).
+
+A provider's results are written as relocatable images, which the provider library copies and
+packs (csrc/provider/lookups.c). ``nspv2._cmarshal`` (C, csrc/marshal/) owns that writing, and
+reading a lookup's usual restrictions: it is the path of every lookup. The Python writers here
+(:meth:`Marshal.image`, :meth:`Marshal.records`, ``_addresses_block``) and the fast restrictions
+reader (:meth:`Marshal.read_restrictions`) are kept as the reference the parity tests compare
+the C code with (tests/test_cmarshal.py, tests/test_lookups_c.py), and for what the C code leaves
+to Python: results it does not take as they are (a subclass, a list where a tuple belongs, a
+value out of range, a host name that is not a literal address, ...), which they write the same
+way or reject with the error that says what is wrong.
 """
 
 from __future__ import annotations
@@ -122,7 +129,6 @@ class Marshal:
     ) -> None:
         self.ffi = ffi
         self._layout = ImageLayout(ffi, image_align) if image_align else None
-        self._addresses: dict[int, tuple[Tuple[CsAddr, ...], bytes]] = {}
         self._lib = lib
         self._c: Optional[Marshaller] = None
         if accelerator is not None and self._layout is not None:
@@ -130,10 +136,9 @@ class Marshal:
                 queryset=QuerySet,
                 version=Version,
                 afprotocol=AfProtocol,
+                csaddr=CsAddr,
                 uuid=uuid.UUID,
                 uuid_from_bytes_le=_uuid_from_bytes_le,
-                addresses_block=self._cached_addresses_block,
-                address_blocks=self._addresses,
                 lookups_create=None
                 if lib is None
                 else int(ffi.cast("uintptr_t", ffi.addressof(lib, "nspv2_lookups_create"))),
@@ -192,7 +197,9 @@ class Marshal:
     def read_restrictions(self, qs: CData, wcslen: WcsLen) -> QuerySet:
         """read() for a validated WSAQUERYSET2W* (a lookup's restrictions), faster: the
         struct's scalars come in one unpack, only the pointers that are set are followed, and
-        the frozen QuerySet is filled in without its generated __init__."""
+        the frozen QuerySet is filled in without its generated __init__. The reference for
+        nspv2._cmarshal's reader (csrc/marshal/read.c), which reads every lookup's restrictions
+        and hands those with versions, protocols, addresses or a blob to read()."""
         layout = self._layout
         if layout is None:
             return self.read(qs, wcslen)
@@ -361,7 +368,9 @@ class Marshal:
         """``result`` as a relocatable WSAQUERYSET2W image: the struct, then each piece it
         points to at a multiple of the layout's ``align``, every pointer written as 1 + the piece's
         offset from the image's start (0 for NULL). C copies it and relocates the pointers
-        (nspv2_lookups_create), which is much cheaper than building cffi structs.
+        (nspv2_lookups_create, nspv2_record_pack). The reference for nspv2._cmarshal's writer
+        (csrc/marshal/write.c), which writes every result it takes as it is; this writes the
+        ones it leaves to Python.
 
         Raises TypeError/ValueError as build() does."""
         if not isinstance(result, QuerySet):
@@ -385,10 +394,12 @@ class Marshal:
             size += len(data) + pad
             return at + 1
 
-        # The addresses come first, at a fixed offset, so their serialized form does not depend
-        # on the rest (and can be cached).
+        # The addresses come first, at a fixed offset, so their block does not depend on the rest.
         addresses = result.addresses
-        p_csaddrs = put(self._cached_addresses_block(addresses)) if addresses else 0
+        p_csaddrs = 0
+        if addresses:
+            block = self._addresses_block(tuple(addresses), layout, layout.addresses_at)
+            p_csaddrs = put(block)
 
         name = result.instance_name
         comment = result.comment
@@ -478,6 +489,36 @@ class Marshal:
             parts.append(data)
         return count, b"".join(parts)
 
+    def record(
+        self,
+        item: Any,
+        *,
+        default_provider_id: Optional[uuid.UUID] = None,
+        default_namespace: int = 0,
+        failed: Callable[[BaseException], int],
+    ) -> bytes:
+        """One result a provider produced (a generator's, an async provider's) as the record
+        nspv2_record_pack takes: written in C (nspv2._cmarshal) when it can be, else by
+        records(), which also makes the record of the code ``failed(exc)`` gives for a result
+        that cannot be written (or an item that is not a QuerySet)."""
+        if self._c is not None and type(item) is QuerySet:
+            written = self._c.pack_results(item, default_provider_id, default_namespace)
+            if written is not None:
+                return written
+        return self.records(
+            [item],
+            default_provider_id=default_provider_id,
+            default_namespace=default_namespace,
+            failed=failed,
+        )[1]
+
+    def error_record(self, code: int) -> bytes:
+        """The record of a NextEx that answers ``code`` instead of a result."""
+        layout = self._layout
+        if layout is None:
+            raise RuntimeError("this Marshal writes no images (no image_align)")
+        return layout.record.pack(0, code)
+
     def _create_lookup(
         self,
         result: Any,
@@ -504,27 +545,11 @@ class Marshal:
         )
         return created
 
-    def _cached_addresses_block(self, addresses: Any) -> bytes:
-        """The addresses' block (see _addresses_block) for an image. Providers usually answer
-        with the same address tuples again and again, so a tuple's block is cached by its
-        identity (the entry holds the tuple, which keeps its id unique); a list may change, and
-        is never cached. nspv2._cmarshal reads the same cache."""
-        layout = self._layout
-        assert layout is not None
-        if type(addresses) is not tuple:
-            return self._addresses_block(tuple(addresses), layout, layout.addresses_at)
-        cached = self._addresses.get(id(addresses))
-        if cached is None or cached[0] is not addresses:
-            cached = (addresses, self._addresses_block(addresses, layout, layout.addresses_at))
-            if len(self._addresses) >= 512:
-                self._addresses.clear()
-            self._addresses[id(addresses)] = cached
-        return cached[1]
-
     @staticmethod
     def _addresses_block(addresses: Tuple[CsAddr, ...], layout: ImageLayout, base: int) -> bytes:
         """The CSADDR_INFO array followed by the sockaddrs it points to, for an image that
-        places it at offset ``base``."""
+        places it at offset ``base``. The reference for csrc/marshal/addresses.c, and the writer
+        of the addresses it leaves to Python."""
         sockaddrs: List[bytes] = []
         array = len(addresses) * layout.csaddr.size
         array_pad = layout.pad[-array % layout.align]

@@ -15,6 +15,7 @@ stale or made-up handle is simply not found (WSA_INVALID_HANDLE).
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import inspect
@@ -23,8 +24,7 @@ import logging
 import threading
 import time
 import uuid
-from collections import abc
-from typing import Any, AsyncIterator, Callable, Dict, Iterator, Optional, Union
+from typing import Any, Callable, Deque, Dict, Iterator, Optional
 
 from ._constants import (
     LUP_FLUSHPREVIOUS,
@@ -64,7 +64,6 @@ _WSAEINVAL = int(WSAEINVAL)
 log = logging.getLogger("nspv2")
 
 CData = Any
-Source = Union[Iterator[Any], AsyncIterator[Any]]
 
 
 class _Bridge:
@@ -85,7 +84,15 @@ bridge = _Bridge()
 class ProviderEntry:
     """A provider instance under its GUID, with what its class implements."""
 
-    __slots__ = ("anonymous", "guid", "implemented_mask", "namespace", "next_failed", "provider")
+    __slots__ = (
+        "anonymous",
+        "guid",
+        "guid_c",
+        "implemented_mask",
+        "namespace",
+        "next_failed",
+        "provider",
+    )
 
     def __init__(self, provider: Provider, guid: uuid.UUID) -> None:
         if not isinstance(provider, Provider):
@@ -110,6 +117,15 @@ class ProviderEntry:
         self.anonymous = Session(0, guid)
         #: The code of a NextEx whose result could not be written (logged as _code does).
         self.next_failed: Callable[[BaseException], int] = functools.partial(_next_failed, guid)
+        #: The GUID as the library's C functions take it (made on first use).
+        self.guid_c: CData = None
+
+    def guid_ptr(self) -> CData:
+        if self.guid_c is None:
+            raw = bridge.ffi.new("GUID *")
+            bridge.ffi.memmove(raw, self.guid.bytes_le, 16)
+            self.guid_c = raw
+        return self.guid_c
 
 
 # Keyed by the GUID's bytes as Winsock stores them (UUID.bytes_le): what Begin reads, and a
@@ -318,78 +334,169 @@ def rundown(guid_ptr: CData, session_id: int) -> int:
 
 
 # -- the event loop for async providers ----------------------------------------------------------
+#
+# One event loop runs every async provider's code, so providers may share asyncio objects
+# between lookups. Whoever holds the baton runs it: usually the runtime's own loop thread, which
+# runs it while any task or timer is pending. When nobody does, a NextEx starts its lookup's
+# task on the loop itself, on the calling thread, and runs the loop's ready callbacks (at most
+# INLINE_STEPS): a coroutine that answers without waiting for a timer or I/O (it awaits
+# asyncio.sleep(0), or futures already done) is answered with no hand-off to another thread; one
+# that waits is left to the loop thread, and the NextEx returns pending, so End can cancel it as
+# ever. Only a coroutine that blocks without awaiting (which would stall every async provider
+# anyway) keeps its NextEx's thread. This uses the loop's ready queue (a private deque of
+# asyncio's, in every supported Python); without it, every coroutine runs on the loop thread.
 
 _loop: Optional[asyncio.AbstractEventLoop] = None
 _loop_lock = threading.Lock()
+#: Held by whoever runs the loop.
+_baton = threading.Lock()
+#: Set when there is work for the loop thread.
+_loop_work = threading.Event()
+#: How many ready callbacks a NextEx runs on its own thread before leaving the loop to its
+#: thread.
+INLINE_STEPS = 64
+#: How often the loop thread looks whether it has anything left to run.
+IDLE_CHECK = 0.005
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
-    """The runtime's own event loop, on a daemon thread started on first use."""
+    """The runtime's own event loop, with its thread started on first use."""
     global _loop
     with _loop_lock:
         if _loop is None:
             loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                loop.run_forever()
-
-            threading.Thread(target=run, name="nspv2-event-loop", daemon=True).start()
-            ready.wait()
+            threading.Thread(
+                target=_run_loop, args=(loop,), name="nspv2-event-loop", daemon=True
+            ).start()
             _loop = loop
         return _loop
+
+
+def post(callback: Callable[..., Any], *args: Any) -> None:
+    """Runs ``callback(*args)`` on the event loop, soon, from any thread."""
+    event_loop().call_soon_threadsafe(callback, *args)
+    _loop_work.set()
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """The loop thread: runs the loop, with the baton, while it has anything to run."""
+    asyncio.set_event_loop(loop)
+    while True:
+        _loop_work.wait()
+        with _baton:
+            _loop_work.clear()
+            loop.call_soon(_stop_when_idle, loop)
+            try:
+                loop.run_forever()
+            except BaseException as exc:  # asyncio re-raises KeyboardInterrupt, SystemExit
+                _code(exc, "the event loop", None)
+                _loop_work.set()  # what was left still runs
+
+
+def _stop_when_idle(loop: asyncio.AbstractEventLoop) -> None:
+    """On the loop thread: stops the loop when no task and no timer is left (what is posted
+    later sets _loop_work, and the loop thread runs it again)."""
+    if _has_work(loop):
+        loop.call_later(IDLE_CHECK, _stop_when_idle, loop)
+    else:
+        loop.stop()
+
+
+def _has_work(loop: asyncio.AbstractEventLoop) -> bool:
+    """With the baton: whether a task or a timer is pending on the loop."""
+    return bool(asyncio.all_tasks(loop)) or _has_timers(loop)
+
+
+def _has_timers(loop: asyncio.AbstractEventLoop) -> bool:
+    """With the baton: whether a timer is pending on the loop."""
+    scheduled = getattr(loop, "_scheduled", ())  # asyncio's timers (a private list)
+    return any(not h.cancelled() for h in scheduled)
+
+
+def _run_inline(lookup: Lookup) -> bool:
+    """Runs the lookup's async source on this thread, if nobody runs the loop: its task and the
+    callbacks ready on the loop, at most INLINE_STEPS of them, until its waiting NextEx calls are
+    answered; then the loop thread takes over whatever is left (a task waiting on a timer or
+    I/O). False if the loop is running elsewhere (or this Python's asyncio lacks what this
+    needs), and nothing ran."""
+    loop = event_loop()
+    ready = getattr(loop, "_ready", None)  # the loop's ready callbacks (asyncio's own deque)
+    if not isinstance(ready, collections.deque) or not _baton.acquire(blocking=False):
+        return False
+    try:
+        task = loop.create_task(_run_async(lookup))
+        lookup.task = task
+        asyncio.events._set_running_loop(loop)
+        try:
+            # What one turn of the loop does with its ready callbacks, without the selector:
+            # a coroutine that suspends without waiting for anything (asyncio.sleep(0), a
+            # future already done) goes on at once.
+            for _ in range(INLINE_STEPS):
+                if task.done() or not ready:
+                    break
+                handle = ready.popleft()
+                if not handle.cancelled():
+                    try:
+                        handle._run()
+                    except BaseException as exc:  # as the loop thread: logged, never raised
+                        _code(exc, "the event loop", None)
+        finally:
+            asyncio.events._set_running_loop(None)
+        # Anything pending is this task's or began in it (the loop thread, which ran anything
+        # else, stopped only when nothing was).
+        left = bool(ready) or not task.done() or _has_timers(loop)
+    finally:
+        _baton.release()
+    if left:
+        _loop_work.set()
+    return True
 
 
 # -- lookups -------------------------------------------------------------------------------------
 
 
-class AsyncCall:
-    """One NSPv2 asynchronous call (hAsyncCall): completed exactly once, whoever gets there
-    first: the provider's answer, or End cancelling it. Packing happens under the same lock,
-    so nothing is written into a client buffer whose call has already completed."""
+class NextCall:
+    """One NextEx waiting for a result: its asynchronous call (hAsyncCall), the LUP_RETURN_*
+    flags it asks for and the caller's buffer. It completes exactly once, under its lookup's
+    lock: answered, or cancelled by End; nothing is written into a buffer after that."""
 
-    __slots__ = ("done", "handle", "lock")
+    __slots__ = ("buf", "handle", "length", "return_flags")
 
-    def __init__(self, handle: CData) -> None:
+    def __init__(self, handle: CData, return_flags: int, length: CData, buf: CData) -> None:
         self.handle = handle
-        self.lock = threading.Lock()
-        self.done = False
-
-    def complete(self, code: int, pack: Optional[Callable[[], int]] = None) -> bool:
-        """Completes with ``code``, or with what ``pack()`` returns; False if already done."""
-        with self.lock:
-            if self.done:
-                return False
-            self.done = True
-            if pack is not None:
-                try:
-                    code = pack()
-                except BaseException as exc:
-                    code = _code(exc, "NSPv2LookupServiceNextEx", None)
-            bridge.lib.nspv2_complete_async(self.handle, code)
-            return True
+        self.return_flags = return_flags
+        self.length = length
+        self.buf = buf
 
 
 class Lookup:
-    """One lookup handle: the provider's results, the one that did not fit yet, and the NextEx
-    calls in flight."""
+    """One lookup the runtime serves (even handle): a generator's or an async provider's, or
+    results known in Begin that C does not hold. Its results are written, as they come, into
+    the records csrc/provider/lookups.c packs (nspv2_record_pack); NextEx calls are answered
+    from them on the calling thread, and wait only while provider code has to run for the next
+    result: a generator's on a worker thread, an async provider's on the event loop thread. A
+    generator is stepped one result ahead of the client, so the NextEx that finds its end is
+    answered at once. Once all its results are known, it is handed to C under the same
+    handle (nspv2_lookups_adopt), which answers its last NextEx calls and its End without
+    Python. ``lock`` is never held while provider code runs."""
 
     __slots__ = (
-        "alock",
-        "calls",
+        "adopted",
+        "busy",
         "ended",
         "entry",
+        "exhausted",
         "flags",
         "id",
-        "inline",
+        "kind",
         "lock",
-        "pending",
-        "query",
+        "namespace",
+        "refused",
+        "results",
         "session",
         "source",
         "task",
+        "waiting",
     )
 
     def __init__(self, lookup_id: int, entry: ProviderEntry, session: Session, flags: int) -> None:
@@ -397,17 +504,26 @@ class Lookup:
         self.entry = entry
         self.session = session
         self.flags = flags
-        self.query: Optional[QuerySet] = None
-        self.source: Optional[Source] = None
-        #: Results were computed in Begin (no provider code runs in NextEx): answer inline.
-        self.inline = True
-        #: The built result that did not fit, kept for the _WSAEFAULT retry.
-        self.pending: Optional[tuple[CData, list[Any]]] = None
+        #: The namespace a result that leaves it unset gets.
+        self.namespace = 0
+        #: "results" (all known in Begin), "iterator" (a generator's), "async" (an async
+        #: iterator's) or "awaitable" (an async def's: all results when it completes).
+        self.kind = "results"
+        self.source: Any = None
+        #: Results produced and not yet answered: (is an alias, record).
+        self.results: Deque[tuple[bool, bytes]] = collections.deque()
+        #: The first result did not fit the last NextEx's buffer: kept for the retry.
+        self.refused = False
+        #: No more results will come from the source.
+        self.exhausted = False
+        #: A worker or the event loop is running the source for the next result.
+        self.busy = False
+        #: Its results all known, C answers it now (nspv2_lookups_adopt).
+        self.adopted = False
+        self.waiting: Deque[NextCall] = collections.deque()
         #: Set by End; also the cancel token plain providers check (nspv2.lookup_cancelled()).
         self.ended = False
-        self.calls: set[AsyncCall] = set()
         self.lock = threading.Lock()
-        self.alock: Optional[asyncio.Lock] = None
         self.task: Optional[asyncio.Future[Any]] = None
 
 
@@ -438,24 +554,13 @@ def _single(result: Any) -> Iterator[Any]:
     return iter(result)
 
 
-async def _from_awaitable(awaitable: Any) -> AsyncIterator[Any]:
-    for item in _single(await awaitable):
-        yield item
-
-
-def _source(result: Any) -> Source:
-    if inspect.isawaitable(result):
-        return _from_awaitable(result)
-    if hasattr(result, "__anext__"):
-        return result  # type: ignore[no-any-return]
-    return _single(result)
-
-
 def begin(
     guid_address: int, restrictions_address: int, flags: int, session_id: int, out: CData
 ) -> int:
-    """NSPv2LookupServiceBegin, the hot path (the provider id and the validated restrictions
-    arrive as addresses, bridge.h says why)."""
+    """NSPv2LookupServiceBegin when the Begin in C (csrc/marshal/begin.c, which owns the usual
+    path) declines it: a thread's first call, a provider not loaded yet, an unknown session,
+    flags not seen before. It does the whole call and says what is wrong (the provider id and
+    the validated restrictions arrive as addresses, bridge.h says why)."""
     guid: Optional[uuid.UUID] = None
     try:
         marshal = bridge.marshal
@@ -503,9 +608,18 @@ def _serve(
     """Begin's end for a lookup the runtime serves (results to come, or more than C holds): its
     id. Also called by the Begin in C (nspv2._cmarshal)."""
     lookup = Lookup(next(_lookup_ids), entry, session, flags)
-    lookup.query = query
-    lookup.inline = inline
-    lookup.source = _source(result)
+    lookup.namespace = query.namespace or entry.namespace
+    if inline:
+        for item in _single(result):
+            if _produced(lookup, item):
+                break
+        lookup.exhausted = True
+    elif inspect.isawaitable(result):
+        lookup.kind, lookup.source = "awaitable", result
+    elif hasattr(result, "__anext__"):
+        lookup.kind, lookup.source = "async", result
+    else:
+        lookup.kind, lookup.source = "iterator", _single(result)
     with _lookups_lock:
         _lookups[lookup.id] = lookup
     with session._lock:
@@ -526,31 +640,96 @@ def _return_flags(lookup: Lookup, flags: int) -> int:
     return wanted
 
 
-def _wanted(lookup: Lookup, result: Any, return_flags: int) -> bool:
-    if not isinstance(result, QuerySet):
-        raise TypeError(f"lookup produced {type(result).__name__}, not nspv2.QuerySet")
-    return bool(return_flags & _LUP_RETURN_ALIASES) or not result.output_flags & _RESULT_IS_ALIAS
-
-
-def _build(lookup: Lookup, result: QuerySet) -> tuple[CData, list[Any]]:
-    """Fills in what a result leaves out: the provider's GUID and the namespace asked for."""
-    return bridge.marshal.build(
-        result,
-        default_provider_id=lookup.entry.guid,
-        default_namespace=(lookup.query.namespace if lookup.query else 0) or lookup.entry.namespace,
+def _produced(lookup: Lookup, item: Any) -> bool:
+    """Writes one result the provider produced into the lookup's results (its record: the image,
+    or the code its NextEx answers when it cannot be written); True if it ends the lookup (an
+    item that is not a QuerySet, as a failing generator would). Needs no lock: called before
+    anyone else sees the lookup, or by its one driver (appending to a deque is atomic)."""
+    entry = lookup.entry
+    record = bridge.marshal.record(
+        item,
+        default_provider_id=entry.guid,
+        default_namespace=lookup.namespace,
+        failed=entry.next_failed,
     )
+    alias = False
+    try:
+        alias = isinstance(item, QuerySet) and bool(int(item.output_flags) & _RESULT_IS_ALIAS)
+    except BaseException:  # a malformed result: its record already carries the error
+        pass
+    lookup.results.append((alias, record))
+    return not isinstance(item, QuerySet)
 
 
-def _pack_pending(lookup: Lookup, return_flags: int, length: CData, buf: CData) -> int:
-    """Packs the pending result into the caller's buffer (under the call's lock)."""
+def _failed(lookup: Lookup, exc: BaseException) -> None:
+    """The source raised: the next NextEx answers its code, and the lookup ends there."""
+    code = _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
+    lookup.results.append((False, bridge.marshal.error_record(code)))
+    lookup.exhausted = True
+
+
+def _answer(lookup: Lookup, call: NextCall) -> Optional[int]:
+    """With the lookup's lock: the code ``call`` completes with from the results at hand (the
+    result packed into its buffer), or None when it has to wait for the source."""
     if lookup.ended:
         return _WSA_E_CANCELLED
-    if lookup.pending is None:
-        return _WSA_E_NO_MORE
-    code: int = bridge.lib.nspv2_queryset_pack(lookup.pending[0], return_flags, buf, length)
-    if code != _WSAEFAULT:
-        lookup.pending = None
-    return code
+    results = lookup.results
+    while results:
+        alias, record = results[0]
+        if alias and not call.return_flags & _LUP_RETURN_ALIASES:
+            results.popleft()
+            continue
+        code: int = bridge.lib.nspv2_record_pack(
+            record, len(record), call.return_flags, call.buf, call.length
+        )
+        lookup.refused = code == _WSAEFAULT
+        if not lookup.refused:
+            results.popleft()
+        return code
+    return _WSA_E_NO_MORE if lookup.exhausted else None
+
+
+def _answer_waiting(lookup: Lookup) -> None:
+    """With the lookup's lock: completes, in order, the waiting NextEx calls the results at hand
+    answer."""
+    waiting = lookup.waiting
+    while waiting:
+        code = _answer(lookup, waiting[0])
+        if code is None:
+            return
+        bridge.lib.nspv2_complete_async(waiting.popleft().handle, code)
+
+
+def _adopt(lookup: Lookup) -> None:
+    """With the lookup's lock, once its source is done: hands its remaining results to C
+    (csrc/provider/lookups.c) under the same handle, if C takes them (not too many or large),
+    and forgets it here."""
+    if lookup.ended or lookup.refused or lookup.waiting or lookup.adopted:
+        return
+    records = b"".join(record for _, record in lookup.results)
+    adopted = bridge.lib.nspv2_lookups_adopt(
+        lookup.id,
+        lookup.session.id,
+        lookup.entry.guid_ptr(),
+        lookup.flags,
+        len(lookup.results),
+        records,
+        len(records),
+    )
+    if not adopted:
+        return
+    lookup.adopted = True
+    lookup.results.clear()
+    with _lookups_lock:
+        _lookups.pop(lookup.id, None)
+    with lookup.session._lock:
+        lookup.session.lookups.discard(lookup.id)
+
+
+def _in_c(lookup_id: int, flags: int, length: CData, buf: CData) -> int:
+    """NextEx of a handle the runtime does not serve (any more): C's answer if it adopted it."""
+    code: int = bridge.lib.nspv2_lookups_next(lookup_id, flags, length, buf)
+    return _WSA_INVALID_HANDLE if code == bridge.lib.NSPV2_NOT_INLINE else code
 
 
 _workers: Optional[concurrent.futures.ThreadPoolExecutor] = None
@@ -570,147 +749,141 @@ def worker_pool() -> concurrent.futures.ThreadPoolExecutor:
 
 
 def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: CData) -> int:
-    lookup = None
+    lookup = _lookups.get(lookup_id)  # one dict read: atomic, no lock needed
     try:
-        with _lookups_lock:
-            lookup = _lookups.get(lookup_id)
-        if lookup is None:
-            return _WSA_INVALID_HANDLE
-        call = AsyncCall(async_call)
+        if lookup is None or lookup.adopted:
+            return _in_c(lookup_id, flags, length, buf)
+        call = NextCall(async_call, _return_flags(lookup, flags), length, buf)
         with lookup.lock:
-            if lookup.ended:
-                return _WSA_E_CANCELLED
-            lookup.calls.add(call)
-        source = lookup.source
-        if source is None or lookup.inline:
-            _next_sync(lookup, call, flags, length, buf)
-        elif isinstance(source, abc.Iterator):
-            worker_pool().submit(_next_sync, lookup, call, flags, length, buf)
-        else:
-            event_loop().call_soon_threadsafe(_start_async_next, lookup, call, flags, length, buf)
+            if lookup.adopted:
+                return _in_c(lookup_id, flags, length, buf)
+            if flags & _LUP_FLUSHPREVIOUS and lookup.refused:
+                lookup.results.popleft()
+                lookup.refused = False
+            if not lookup.waiting:
+                code = _answer(lookup, call)
+                if code is not None:
+                    return code  # answered here: the library completes the call
+            lookup.waiting.append(call)
+            start = not lookup.busy
+            lookup.busy = True
+        if start:
+            _drive(lookup)
         return int(bridge.lib.NSPV2_PENDING)
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid if lookup else None)
 
 
-def _finish(lookup: Lookup, call: AsyncCall, code: int, pack: Optional[Callable[[], int]]) -> None:
-    call.complete(code, pack)
-    with lookup.lock:
-        lookup.calls.discard(call)
+def _drive(lookup: Lookup) -> None:
+    """Starts running the lookup's source where provider code runs (it is busy now)."""
+    if lookup.kind == "iterator":
+        worker_pool().submit(_run_iterator, lookup)
+    elif not _run_inline(lookup):
+        post(_start_async, lookup)
 
 
-def _next_sync(lookup: Lookup, call: AsyncCall, flags: int, length: CData, buf: CData) -> None:
-    """One NextEx of a plain provider: inline, or on a worker thread for generators."""
-    return_flags = _return_flags(lookup, flags)
-    code = _WSA_E_NO_MORE
-    pack: Optional[Callable[[], int]] = None
-    _current.lookup = lookup
-    try:
-        with lookup.lock:
-            if lookup.ended:
-                code = _WSA_E_CANCELLED
-            else:
-                if flags & _LUP_FLUSHPREVIOUS:
-                    lookup.pending = None
-                if lookup.pending is None:
-                    result = _next_wanted(lookup, return_flags)
-                    if result is not None:
-                        lookup.pending = _build(lookup, result)
-                if lookup.pending is not None:
-                    pack = lambda: _pack_pending(lookup, return_flags, length, buf)  # noqa: E731
-    except BaseException as exc:
-        code = _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
-    finally:
-        _current.lookup = None
-    if pack is not None:
-        with lookup.lock:  # the pending result is the lookup's: pack it under its lock
-            call.complete(code, pack)
-            lookup.calls.discard(call)
-    else:
-        _finish(lookup, call, code, None)
-
-
-def _next_wanted(lookup: Lookup, return_flags: int) -> Optional[QuerySet]:
-    """The next result the flags ask for, or None at the end (the source is then dropped)."""
+def _run_iterator(lookup: Lookup) -> None:
+    """On a worker thread: steps a generator until the waiting NextEx calls are answered and one
+    result more is at hand (or the generator is done), then closes it if End came meanwhile."""
     source = lookup.source
-    assert source is None or isinstance(source, abc.Iterator)
+    close = False
     try:
-        while source is not None:
-            result = next(source)
-            if _wanted(lookup, result, return_flags):
-                return result  # type: ignore[no-any-return]
-    except StopIteration:
-        pass
-    except BaseException:
-        lookup.source = None  # a failed generator is finished
-        raise
-    lookup.source = None
-    return None
-
-
-def _start_async_next(
-    lookup: Lookup, call: AsyncCall, flags: int, length: CData, buf: CData
-) -> None:
-    """On the event loop: run one async NextEx to its single completion."""
-    return_flags = _return_flags(lookup, flags)
-    try:
-        task = asyncio.ensure_future(_next_async(lookup, flags, return_flags))
-    except BaseException as exc:  # the call must still complete, exactly once
-        _finish(lookup, call, _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid), None)
-        return
-    lookup.task = task
-
-    def done(t: asyncio.Future[Any]) -> None:
-        pack: Optional[Callable[[], int]] = None
-        if t.cancelled():
-            code = _WSA_E_CANCELLED
-        elif (exc := t.exception()) is not None:
-            code = _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
-        else:
-            code = t.result()
-            if code == _NO_ERROR:
-                pack = lambda: _pack_pending(lookup, return_flags, length, buf)  # noqa: E731
-        if lookup.task is t:
-            lookup.task = None
-        _finish(lookup, call, code, pack)
-
-    task.add_done_callback(done)
-    if lookup.ended:
-        task.cancel()
-
-
-async def _next_async(lookup: Lookup, flags: int, return_flags: int) -> int:
-    """Gets the next wanted result into ``lookup.pending``: _NO_ERROR (pack it) or a code."""
-    if lookup.alock is None:
-        lookup.alock = asyncio.Lock()
-    async with lookup.alock:
-        if lookup.ended:
-            return _WSA_E_CANCELLED
-        if flags & _LUP_FLUSHPREVIOUS:
-            lookup.pending = None
-        if lookup.pending is None:
-            source = lookup.source
+        while True:
+            with lookup.lock:
+                _answer_waiting(lookup)
+                if lookup.ended or lookup.exhausted or (lookup.results and not lookup.waiting):
+                    lookup.busy = False
+                    close = lookup.ended and not lookup.exhausted
+                    if lookup.exhausted:
+                        _adopt(lookup)
+                    break
+            _current.lookup = lookup
             try:
-                while True:
-                    if source is None:
-                        return _WSA_E_NO_MORE
-                    result = await source.__anext__()  # type: ignore[union-attr]
-                    if _wanted(lookup, result, return_flags):
-                        break
+                item = next(source)
+                lookup.exhausted = _produced(lookup, item)
+            except StopIteration:
+                lookup.exhausted = True
+            except BaseException as exc:
+                _failed(lookup, exc)
+            finally:
+                _current.lookup = None
+    except BaseException as exc:  # a bug here: the waiting calls must still complete
+        _abandon(lookup, exc)
+    if close:
+        _close(lookup, source)
+
+
+def _abandon(lookup: Lookup, exc: BaseException) -> None:
+    """The runtime failed while serving a lookup: its waiting calls answer the code, it ends."""
+    code = _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
+    with lookup.lock:
+        lookup.exhausted = True
+        lookup.results.clear()
+        while lookup.waiting:
+            bridge.lib.nspv2_complete_async(lookup.waiting.popleft().handle, code)
+        lookup.busy = False
+
+
+def _close(lookup: Lookup, source: Any) -> None:
+    """Closes an ended lookup's generator (its finally blocks run), logging what it raises."""
+    lookup.source = None
+    try:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+    except BaseException as exc:
+        _code(exc, "NSPv2LookupServiceEnd", lookup.entry.guid)
+
+
+def _start_async(lookup: Lookup) -> None:
+    """On the event loop: runs the async source for the waiting NextEx calls (_run_async)."""
+    if lookup.ended:  # End came first: nothing will run it
+        _cancel_async(lookup)
+        return
+    try:
+        lookup.task = asyncio.ensure_future(_run_async(lookup))
+    except BaseException as exc:  # the calls must still complete, exactly once
+        _abandon(lookup, exc)
+
+
+async def _run_async(lookup: Lookup) -> None:
+    """On the event loop: awaits the source until the waiting NextEx calls are answered (an
+    async def's awaitable gives every result at once)."""
+    try:
+        while True:
+            with lookup.lock:
+                _answer_waiting(lookup)
+                if lookup.ended or lookup.exhausted or not lookup.waiting:
+                    lookup.busy = False  # in the same hold: a NextEx now starts it again
+                    lookup.task = None
+                    if lookup.exhausted:
+                        _adopt(lookup)
+                    return
+            try:
+                if lookup.kind == "awaitable":
+                    for item in _single(await lookup.source):
+                        if _produced(lookup, item):
+                            break
+                    lookup.exhausted = True
+                else:
+                    item = await lookup.source.__anext__()
+                    lookup.exhausted = _produced(lookup, item)
             except StopAsyncIteration:
-                lookup.source = None
-                return _WSA_E_NO_MORE
+                lookup.exhausted = True
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:
-                lookup.source = None
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    # asyncio re-raises these out of run_forever(): the event loop thread
-                    # would die and every later async call hang. Answer here instead.
-                    return _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid)
-                raise
-            lookup.pending = _build(lookup, result)
-        return _NO_ERROR
+                # KeyboardInterrupt and SystemExit too: asyncio would re-raise them out of
+                # run_forever(), and the event loop thread would die and every later async
+                # call hang. They answer here instead.
+                _failed(lookup, exc)
+    except asyncio.CancelledError:  # End: its calls are answered already
+        with lookup.lock:
+            lookup.busy = False
+            lookup.task = None
+        raise
+    except BaseException as exc:  # a bug here: the waiting calls must still complete
+        _abandon(lookup, exc)
 
 
 def end(lookup_id: int) -> int:
@@ -719,40 +892,55 @@ def end(lookup_id: int) -> int:
         with _lookups_lock:
             lookup = _lookups.pop(lookup_id, None)
         if lookup is None:
-            return _WSA_INVALID_HANDLE
-        lookup.ended = True
+            code: int = bridge.lib.nspv2_lookups_end(lookup_id)  # adopted by C meanwhile?
+            return _WSA_INVALID_HANDLE if code == bridge.lib.NSPV2_NOT_INLINE else code
+        with lookup.lock:
+            if lookup.adopted:
+                return int(bridge.lib.nspv2_lookups_end(lookup_id))
+            lookup.ended = True
+            # NextEx calls in flight complete now with _WSA_E_CANCELLED, whatever the provider
+            # does.
+            _answer_waiting(lookup)
+            lookup.results.clear()
+            idle = not lookup.busy
+            lookup.busy = True  # nothing runs the source any more but what follows
         with lookup.session._lock:
             lookup.session.lookups.discard(lookup_id)
-        # NextEx calls in flight complete now with _WSA_E_CANCELLED, whatever the provider does.
-        for call in list(lookup.calls):
-            call.complete(_WSA_E_CANCELLED)
         source = lookup.source
-        if isinstance(source, abc.Iterator):
-            # Close a generator now unless a NextEx is inside it; that one sees `ended`.
-            if lookup.lock.acquire(blocking=False):
-                try:
-                    lookup.source = None
-                    lookup.pending = None
-                    close = getattr(source, "close", None)
-                    if close is not None:
-                        close()
-                finally:
-                    lookup.lock.release()
+        if lookup.kind == "iterator":
+            if idle:  # else the worker inside it closes it when it comes out
+                _close(lookup, source)
         elif source is not None:
-            event_loop().call_soon_threadsafe(_cancel_async, lookup)
+            post(_cancel_async, lookup)
         return _NO_ERROR
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceEnd", lookup.entry.guid if lookup else None)
 
 
 def _cancel_async(lookup: Lookup) -> None:
-    if lookup.task is not None:
-        lookup.task.cancel()
-    source = lookup.source
-    lookup.source = None
-    aclose = getattr(source, "aclose", None)
-    if aclose is not None and lookup.task is None:
-        lookup.task = asyncio.ensure_future(aclose())
+    """On the event loop: cancels an ended lookup's running task (the provider sees
+    CancelledError), or closes its source when none runs it."""
+    task = lookup.task
+    if task is not None and not task.done():
+        task.cancel()
+        return
+    source, lookup.source = lookup.source, None
+    if lookup.kind == "awaitable":
+        close = getattr(source, "close", None)  # a coroutine never awaited, or done
+        if close is not None:
+            close()
+    else:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            lookup.task = asyncio.ensure_future(aclose())
+            lookup.task.add_done_callback(functools.partial(_closed, lookup))
+
+
+def _closed(lookup: Lookup, task: asyncio.Future[Any]) -> None:
+    """An ended lookup's async generator is closed: what its cleanup raised is logged now."""
+    exc = None if task.cancelled() else task.exception()
+    if exc is not None:
+        _code(exc, "NSPv2LookupServiceEnd", lookup.entry.guid)
 
 
 # -- set service ---------------------------------------------------------------------------------
@@ -790,7 +978,7 @@ def set_service(
                 )
             )
 
-        event_loop().call_soon_threadsafe(start)
+        post(start)
         return int(bridge.lib.NSPV2_PENDING)
     except BaseException as exc:
         return _code(exc, "NSPv2SetServiceEx", guid)
@@ -840,7 +1028,7 @@ def attach(ffi: Any, lib: Any) -> None:
     """Runs once, from the library's cffi init code: connects the bridge functions."""
     bridge.ffi = ffi
     bridge.lib = lib
-    from . import _cmarshal  # the hot path's marshalling in C (csrc/marshal/cmarshal.c)
+    from . import _cmarshal  # the hot path's marshalling in C (csrc/marshal/)
 
     bridge.marshal = Marshal(
         ffi, image_align=int(lib.NSPV2_IMAGE_ALIGN), accelerator=_cmarshal, lib=lib
