@@ -383,10 +383,10 @@ def begin_error(native: Native, qs: Any) -> int:
     return int(native.winsock.WSAGetLastError())
 
 
-def test_dwsize_zero_is_einval(started: Native, serve: Any) -> None:
-    """A query whose dwSize is 0 fails with WSAEINVAL, what current Windows answers (Wine's
-    conformance test of WSALookupServiceBeginW; older releases answered ERROR_INVALID_PARAMETER,
-    which it marks broken)."""
+def test_dwsize_zero_is_invalid_parameter(started: Native, serve: Any) -> None:
+    """A query whose dwSize is 0 fails with ERROR_INVALID_PARAMETER (87), as Wine's conformance
+    test of WSALookupServiceBeginW (dlls/ws2_32/tests/protocol.c) records from Windows; another
+    wrong size stays WSAEINVAL."""
     guid = serve(Mail("x", []), nspv2.NS_EMAIL)
     qs, keep = Marshal(started.ffi).build(
         QuerySet(instance_name="x", provider_id=guid),
@@ -394,6 +394,8 @@ def test_dwsize_zero_is_einval(started: Native, serve: Any) -> None:
         service_class=nspv2.SVCID_HOSTNAME,
     )
     qs.dwSize = 0
+    assert begin_error(started, qs) == nspv2.WSA_INVALID_PARAMETER
+    qs.dwSize = 7
     assert begin_error(started, qs) == nspv2.WSAEINVAL
     del keep
 

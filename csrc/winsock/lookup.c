@@ -189,6 +189,11 @@ STANDIN_EXPORT INT WINAPI WSALookupServiceBeginW(LPWSAQUERYSETW lpqsRestrictions
         return SOCKET_ERROR;
     if (lpqsRestrictions == NULL || lphLookup == NULL)
         return standin_fail(WSAEFAULT);
+    /* A dwSize of 0: ERROR_INVALID_PARAMETER, as Wine's conformance test of
+     * WSALookupServiceBeginW (dlls/ws2_32/tests/protocol.c) records from Windows (one Windows 10
+     * release answered WSASERVICE_NOT_FOUND); any other wrong size is WSAEINVAL below. */
+    if (lpqsRestrictions->dwSize == 0)
+        return standin_fail(WSA_INVALID_PARAMETER);
     INT rc = queryset_validate_client(lpqsRestrictions);
     if (rc != NO_ERROR)
         return standin_fail(rc);

@@ -26,7 +26,7 @@ bool rundir_prepare(const char *dir, bool shared);
  * same name (for instance the domains it serves, so that the NSS module can decline other names
  * without connecting). */
 void rundir_socket_path(const char *dir, const GUID *guid, char out[RUNDIR_PATH_MAX]);
-/* "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" */
+/* "{hhhhhhhh-hhhh-hhhh-hhhh-hhhhhhhhhhhh}": a GUID in braces, 38 characters */
 void rundir_guid_text(const GUID *guid, char out[39]);
 /* Parses the text rundir_guid_text writes; false when it is not one. */
 bool rundir_parse_guid(const char *text, GUID *guid);
