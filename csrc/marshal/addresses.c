@@ -4,7 +4,8 @@
  * what the socket module writes: (host, port) for IPv4 and (host, port, flowinfo, scope_id) for
  * IPv6, host a literal address; raw SOCKADDR bytes pass as they are. Hosts are parsed here, in
  * the forms every supported Python's ipaddress module takes the same way (a dotted quad without
- * leading zeros; eight hextets, or fewer around one "::"); anything else (an embedded IPv4 or a
+ * leading zeros; eight hextets, or fewer around one "::", the last two of them possibly written
+ * as a dotted quad, as str() of an IPv4-mapped address is from Python 3.13 on); anything else (a
  * "%zone" in IPv6, a str subclass, a float port, ...) is left to Marshal._addresses_block
  * (nspv2/_marshal.py with nspv2/queryset.py's sockaddr_to_bytes), which writes it or says what
  * is wrong, so what C writes is always what Python would. Nothing is cached: a provider that
@@ -74,6 +75,14 @@ static int parse_ipv6(const char *s, size_t n, unsigned char out[16])
         unsigned value = 0;
         while (i < n && i - start < 4 && hex_digit(s[i]) >= 0)
             value = value * 16 + (unsigned)hex_digit(s[i++]);
+        if (i < n && s[i] == '.') { /* the last 32 bits as a dotted quad: "::ffff:192.0.2.1" */
+            unsigned char v4[4];
+            if (count > 6 || !parse_ipv4(s + start, n - start, v4))
+                return 0;
+            groups[count++] = (unsigned)(v4[0] << 8 | v4[1]);
+            groups[count++] = (unsigned)(v4[2] << 8 | v4[3]);
+            break;
+        }
         if (i == start || count == 8)
             return 0;
         groups[count++] = value;
