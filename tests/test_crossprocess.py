@@ -631,12 +631,17 @@ def test_other_users(
          str(HERE / "hosts" / "cross_client.c"), "-o", str(client), "-ldl"],
         check=True,
     )  # fmt: skip
+    # The other user loads the stand-in from here: the installed one may sit in a folder only
+    # root can enter (a virtual environment in a 0700 temporary folder, as in CI).
+    winsock = folder / _native_winsock().name
+    shutil.copy2(_native_winsock(), winsock)
+    winsock.chmod(0o755)
     extra = {"NSPV2_ALLOW_UIDS": allowed} if allowed else {}
     host = Host(rundir, provider_id, folder / "events.txt", **extra)
     try:
         env = shared_env(rundir, NSPV2_STANDIN_CATALOG=str(rundir / "catalog"))
         done = subprocess.run(
-            [str(client), str(_native_winsock()), "two", "2"],
+            [str(client), str(winsock), "two", "2"],
             input="go\ngo\n",
             capture_output=True,
             text=True,

@@ -21,6 +21,7 @@ import functools
 import inspect
 import itertools
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -395,8 +396,10 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 def _stop_when_idle(loop: asyncio.AbstractEventLoop) -> None:
     """On the loop thread: stops the loop when no task and no timer is left (what is posted
-    later sets _loop_work, and the loop thread runs it again)."""
-    if _has_work(loop):
+    later sets _loop_work, and the loop thread runs it again). On Windows the loop never stops
+    (so no NextEx runs it inline): the Proactor loop is not made to be stopped and started again
+    for every lookup, and async SetServiceEx completions went wrong under it (seen under Wine)."""
+    if _has_work(loop) or sys.platform == "win32":
         loop.call_later(IDLE_CHECK, _stop_when_idle, loop)
     else:
         loop.stop()
