@@ -583,25 +583,20 @@ def test_native_host_names_the_guid_it_could_not_advertise(
 ) -> None:
     """nspv2-host names the provider it could not advertise by its GUID, the call that failed
     and the likely fix: a GUID no configuration names, then one configured but not installed."""
-    unknown = subprocess.run(
-        [installed["host"], "--config", str(config), "--provider", MISSING],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=TIMEOUT,
-    )
+
+    def serve(guid: str) -> subprocess.CompletedProcess[str]:
+        command = [installed["host"], "--config", str(config), "--provider", guid]
+        return subprocess.run(
+            command, capture_output=True, text=True, env=clean_env(), timeout=TIMEOUT
+        )
+
+    unknown = serve(MISSING)
     assert unknown.returncode != 0, explain(unknown)
     assert f"provider {{{MISSING.upper()}}} not advertised: NSPv2GetRoutine failed" in (
         unknown.stderr
     ), explain(unknown)
     assert "no class is configured for the GUID" in unknown.stderr, explain(unknown)
-    uninstalled = subprocess.run(
-        [installed["host"], "--config", str(config), "--provider", ANSWERS],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=TIMEOUT,
-    )
+    uninstalled = serve(ANSWERS)
     assert uninstalled.returncode != 0, explain(uninstalled)
     assert f"{{{ANSWERS.upper()}}} not advertised: WSAAdvertiseProvider failed" in (
         uninstalled.stderr
