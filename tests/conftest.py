@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import atexit
 import os
+import shutil
 import tempfile
 import tracemalloc
 import uuid
@@ -25,9 +27,10 @@ Serve = Callable[..., uuid.UUID]
 # Every process the tests start publishes its providers and finds other hosts in a runtime
 # folder of this run only (never the machine's /run/nspv2 or $XDG_RUNTIME_DIR/nspv2), and keeps
 # its stand-in catalog in memory unless a test shares one (tests/test_crossprocess.py does).
-os.environ.setdefault(
-    "NSPV2_RUNTIME_DIR", os.path.join(tempfile.mkdtemp(prefix="nspv2-tests-"), "run")
-)
+if "NSPV2_RUNTIME_DIR" not in os.environ:
+    _run_root = tempfile.mkdtemp(prefix="nspv2-tests-")
+    os.environ["NSPV2_RUNTIME_DIR"] = os.path.join(_run_root, "run")
+    atexit.register(shutil.rmtree, _run_root, True)  # the run's folder goes with the run
 os.environ.setdefault("NSPV2_STANDIN_CATALOG", "")
 
 
