@@ -46,6 +46,7 @@ STAT_NAMES = (
     "lookups",
     "requests",
     "rundowns",
+    "handovers",
 )
 
 
@@ -300,7 +301,9 @@ def test_end_in_another_thread_cancels_next(
     host: Host, native: Native, provider_id: uuid.UUID
 ) -> None:
     """End in one client thread makes that client's NextW pending in the host return
-    WSA_E_CANCELLED, and the host ends its lookup too."""
+    WSA_E_CANCELLED, and the host ends its lookup too: the waiting NEXT handed the connection's
+    reading to another host thread, which read and ran the END."""
+    before = stats(host)["handovers"]
     pending = PendingNext(native, provider_id, "hang")
     try:
         wait_for(lambda: "hanging" in host.events(), "the host's provider to start waiting")
@@ -309,6 +312,16 @@ def test_end_in_another_thread_cancels_next(
     finally:
         pending.session.__exit__(None, None, None)
     wait_for(lambda: stats(host)["lookups"] == 0, "the host to end the lookup")
+    assert stats(host)["handovers"] == before + 1
+
+
+def test_host_runs_a_next_answered_at_once_on_the_reading_thread(host: Host) -> None:
+    """A NEXT the provider answers before returning (every plain lookup's) runs on the host
+    thread that read it: no reading is handed to another thread, so no thread is woken."""
+    before = stats(host)["handovers"]
+    for _ in range(20):
+        assert names(nspv2.lookup("pid", namespace=nspv2.NS_DNS)) == [str(host.process.pid)]
+    assert stats(host)["handovers"] == before
 
 
 CLIENT = """

@@ -41,9 +41,18 @@ struct async_call *async_create(const GUID *provider, void *block, size_t block_
     return call;
 }
 
+_Thread_local struct async_wait_hook async_wait_hook;
+
 bool async_wait(struct async_call *call, HANDLE handle)
 {
     standin_lock();
+    if (call->state == ASYNC_PENDING && async_wait_hook.before_wait != NULL) {
+        struct async_wait_hook hook = async_wait_hook;
+        async_wait_hook.before_wait = NULL;
+        standin_unlock();
+        hook.before_wait(hook.arg);
+        standin_lock();
+    }
     DWORD timeout = g_timeout_ms;
     uint64_t deadline = standin_now_ms() + timeout;
     while (call->state == ASYNC_PENDING) {

@@ -10,14 +10,16 @@
  * One socket per advertised provider, <runtime folder>/{GUID}.sock, mode 0600 in a 0700 folder
  * (only its owner can open it), and SO_PEERCRED checked on every connection: the same user, or
  * a user NSPV2_ALLOW_UIDS names (then 0666 in a 0711 folder). Threads: one accept thread per
- * socket, and per connection a leader and followers: the leader reads one message; before it
- * runs a NEXT or SETSERVICE, which wait for asynchronous completions, it hands the reading to a
- * follower (a new thread when none waits), so an END can arrive while a NEXT of the same lookup
- * waits, and runs the call itself; anything else it runs and reads on. Why not a reader that
- * hands calls to workers: a hand-off is a thread wake-up on every call's critical path, and
- * measured, the largest part of a cycle (tools/bench_cross). A malformed message gets WSAEINVAL
- * and the
- * connection is closed (the session runs down). Counters for tests: the STATS request. */
+ * socket, and per connection a leader and followers: the leader reads one message and runs it;
+ * when a NEXT or SETSERVICE has to wait for its asynchronous completion (the provider returned
+ * without completing it), the leader first hands the reading to a follower (a new thread when
+ * none waits; async.c's wait hook says when), so an END can arrive while a NEXT of the same
+ * lookup waits; anything else, and a call completed at once, it runs and reads on. Why not
+ * hand over before every NEXT: a result the provider already holds (every plain lookup's)
+ * would pay a thread wake-up for nothing. Why not a reader that hands calls to workers: a
+ * hand-off is a thread wake-up on every call's critical path, and measured, the largest part
+ * of a cycle (tools/bench_cross). A malformed message gets WSAEINVAL and the connection is
+ * closed (the session runs down). Counters for tests: the STATS request. */
 #ifndef _WIN32
 #include "standin_internal.h"
 #include "rundir.h"
@@ -309,7 +311,7 @@ static void thread_leave(struct hconn *c)
     }
 }
 
-/* Gives the reading to a follower before a call that may wait (lock held). */
+/* Gives the reading to a follower before this thread waits for a call (lock held). */
 static void hand_over_reading(struct hconn *c)
 {
     if (c->waiting > 0) {
@@ -325,6 +327,17 @@ static void hand_over_reading(struct hconn *c)
     if (pthread_create(&thread, &attr, serve_main, c) == 0)
         c->threads++;
     pthread_attr_destroy(&attr);
+}
+
+/* The async wait hook of a NEXT or SETSERVICE (async.c): the provider did not complete the
+ * call before returning, so this thread will wait; another reads on meanwhile. Lock NOT held. */
+static void hand_over_when_waiting(void *arg)
+{
+    struct hconn *c = arg;
+    pthread_mutex_lock(&g_host);
+    hand_over_reading(c);
+    g_stats[WIRE_STAT_HANDOVERS]++;
+    pthread_mutex_unlock(&g_host);
 }
 
 /* HELLO: NO_ERROR, or the refusal sent (id 0: about the connection). */
@@ -388,11 +401,11 @@ static void *serve_main(void *arg)
         }
         pthread_mutex_lock(&g_host);
         c->reading = false;
-        if (ok && (r.header.type == WIRE_NEXT || r.header.type == WIRE_SETSERVICE))
-            hand_over_reading(c);
-        else if (c->waiting > 0 && !ok)
+        if (c->waiting > 0 && !ok)
             pthread_cond_signal(&c->turn);
         pthread_mutex_unlock(&g_host);
+        if (ok && (r.header.type == WIRE_NEXT || r.header.type == WIRE_SETSERVICE))
+            async_wait_hook = (struct async_wait_hook){hand_over_when_waiting, c};
         if (!ok) {
             free(message);
             connection_end(c, false);
@@ -415,9 +428,11 @@ static void *serve_main(void *arg)
             break;
         case WIRE_NEXT:
             do_next(c, &r);
+            async_wait_hook.before_wait = NULL;
             break;
         case WIRE_SETSERVICE:
             do_set_service(c, &r);
+            async_wait_hook.before_wait = NULL;
             break;
         case WIRE_END: {
             INT rc = WSALookupServiceEnd((HANDLE)(uintptr_t)r.handle);

@@ -200,6 +200,16 @@ struct async_call *async_create(const GUID *provider, void *block, size_t block_
  * block until a late completion or the process's final cleanup). Lock NOT held. */
 bool async_wait(struct async_call *call, HANDLE handle);
 void async_free(struct async_call *call);
+/* This thread's hook for the moment an async call has to wait: the provider returned without
+ * completing it. async_wait calls it once, lock NOT held, and clears it. The host's dispatch
+ * (remote_host.c) sets it around a NEXT or SETSERVICE to hand its connection's reading to
+ * another thread only then, not before every call: a call the provider completes before
+ * returning (a result already known) costs no thread wake-up. */
+struct async_wait_hook {
+    void (*before_wait)(void *arg);
+    void *arg;
+};
+extern _Thread_local struct async_wait_hook async_wait_hook;
 void async_release_orphans(void);                /* lock held */
 
 /* ---- queryset_convert.c ---- */

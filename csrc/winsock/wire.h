@@ -56,6 +56,7 @@ enum wire_stat {
     WIRE_STAT_LOOKUPS,          /* lookup handles open in the host's stand-in */
     WIRE_STAT_REQUESTS,         /* requests answered */
     WIRE_STAT_RUNDOWNS,         /* connections that ended without CLEANUP */
+    WIRE_STAT_HANDOVERS,        /* readings handed to another thread: a call had to wait */
     WIRE_STAT_COUNT
 };
 
