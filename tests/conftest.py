@@ -4,9 +4,9 @@ test."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
-import atexit
 import os
 import shutil
 import tempfile
