@@ -12,12 +12,14 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import Dict, Iterator, List
 
 import pytest
 from prerequisites import missing, tool
-from test_crossprocess import PATIENCE, shared_env, short_folder
+from test_crossprocess import PATIENCE, shared_env, short_folder, stats
+from test_domains import DomainsHost
 
 from nspv2 import _native
 
@@ -439,3 +441,54 @@ def test_never_asks_its_own_process(rundir: Path, monkeypatch: pytest.MonkeyPatc
         assert (status, module.h_errno.value) == (NOTFOUND, HOST_NOT_FOUND)
     finally:
         mine.close()
+
+
+def connections(host: DomainsHost) -> int:
+    """Connections the host accepted so far, not counting the one asking (its STATS)."""
+    return stats(host)["accepted"] - 1
+
+
+def replace(path: Path, text: str) -> None:
+    """Writes `path` as the host does: a temporary file renamed over it."""
+    temporary = path.with_name(path.name + ".test")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def test_declines_names_outside_the_domains_without_connecting(
+    rundir: Path, tmp_path: Path
+) -> None:
+    """A name outside every provider's published domains is NOTFOUND with no connection to the
+    host (its count of accepted connections stays); a name inside them is asked; a missing or
+    malformed list means "ask the host"; a changed list is read again."""
+    host = DomainsHost(rundir, uuid.uuid4(), "served.test", tmp_path)
+    try:
+        module = Module()
+        before = connections(host)
+        for name in ("www.elsewhere.test", "badserved.test", "served.test.evil"):
+            status, _ = module.byname3(name, 2)
+            assert (status, module.h_errno.value) == (NOTFOUND, HOST_NOT_FOUND)
+            status, _ = module.byname4(name, own_tuple=False)
+            assert status == NOTFOUND
+        assert connections(host) == before + 1  # the STATS of the first count only
+        assert not any("elsewhere" in e or "badserved" in e for e in host.events())
+
+        before = connections(host)
+        module.byname3("www.Served.test", 2)
+        assert connections(host) == before + 2  # the lookup, and the STATS before this one
+        assert "begin www.Served.test" in host.events()
+
+        replace(host.domains_path, "not the magic line\nelsewhere.test\n")
+        before = connections(host)
+        module.byname3("www.elsewhere.test", 2)
+        assert connections(host) == before + 2  # malformed: asked
+        replace(host.domains_path, "nspv2-domains 1\nelsewhere.test\n")
+        before = connections(host)
+        module.byname3("www.served.test", 2)  # the new list: no longer this provider's name
+        assert connections(host) == before + 1
+        host.domains_path.unlink()
+        before = connections(host)
+        module.byname3("www.other.invalid", 2)
+        assert connections(host) == before + 2  # no list: asked
+    finally:
+        host.stop()
