@@ -11,12 +11,13 @@ import sys
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_crossprocess import PATIENCE, shared_env, short_folder, wait_for
+from test_crossprocess import PATIENCE, Host, shared_env, wait_for
+from test_crossprocess import rundir as rundir_fixture  # noqa: F401 (the fixture `rundir`)
 
 import nspv2
 from nspv2 import _native, _runtime, catalog, config, domains
@@ -297,7 +298,7 @@ def test_configured_domains(tmp_path: Path) -> None:
 # ---- across processes: the published list, and a held GIL ----
 
 
-class DomainsHost:
+class DomainsHost(Host):
     """tests/domainshost.py serving a provider with domains from another process."""
 
     def __init__(self, rundir: Path, guid: uuid.UUID, served: str, work: Path) -> None:
@@ -323,10 +324,6 @@ class DomainsHost:
         assert line.strip() == "ready", f"the host did not start (said {line!r})"
 
     @property
-    def socket_path(self) -> Path:
-        return self.rundir / f"{{{str(self.guid).upper()}}}.sock"
-
-    @property
     def domains_path(self) -> Path:
         return self.rundir / f"{{{str(self.guid).upper()}}}.domains"
 
@@ -336,9 +333,6 @@ class DomainsHost:
         self.process.stdin.flush()
         self.ready()
 
-    def events(self) -> List[str]:
-        return self.events_file.read_text(encoding="utf-8").splitlines()
-
     def release(self) -> None:
         """Lets a held lookup go (a byte on its FIFO)."""
         fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
@@ -346,25 +340,6 @@ class DomainsHost:
             os.write(fd, b"x")
         finally:
             os.close(fd)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-            self.process.wait(timeout=PATIENCE)
-        if self.process.stdout:
-            self.process.stdout.close()
-
-
-@pytest.fixture
-def rundir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A runtime folder of this test's own, shared with the processes it starts."""
-    parent = short_folder()
-    monkeypatch.setenv("NSPV2_RUNTIME_DIR", str(parent / "run"))
-    yield parent / "run"
-    import shutil
-
-    shutil.rmtree(parent, ignore_errors=True)
 
 
 def test_host_publishes_its_domains(rundir: Path, tmp_path: Path) -> None:
