@@ -16,8 +16,7 @@ from typing import Any, List, Optional, Tuple
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_crossprocess import PATIENCE, Host, shared_env, wait_for
-from test_crossprocess import rundir as rundir_fixture  # noqa: F401 (the fixture `rundir`)
+from test_crossprocess import PATIENCE, Host, rundir, shared_env, wait_for  # noqa: F401
 
 import nspv2
 from nspv2 import _native, _runtime, catalog, config, domains
@@ -301,8 +300,8 @@ def test_configured_domains(tmp_path: Path) -> None:
 class DomainsHost(Host):
     """tests/domainshost.py serving a provider with domains from another process."""
 
-    def __init__(self, rundir: Path, guid: uuid.UUID, served: str, work: Path) -> None:
-        self.rundir, self.guid = rundir, guid
+    def __init__(self, folder: Path, guid: uuid.UUID, served: str, work: Path) -> None:
+        self.rundir, self.guid = folder, guid
         self.fifo = work / "hold.fifo"
         if not self.fifo.exists():
             os.mkfifo(self.fifo)
@@ -314,7 +313,7 @@ class DomainsHost(Host):
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env=shared_env(rundir),
+            env=shared_env(folder),
         )  # fmt: skip
         self.ready()
 
@@ -342,7 +341,7 @@ class DomainsHost(Host):
             os.close(fd)
 
 
-def test_host_publishes_its_domains(rundir: Path, tmp_path: Path) -> None:
+def test_host_publishes_its_domains(rundir: Path, tmp_path: Path) -> None:  # noqa: F811
     """The host writes {GUID}.domains beside its socket (magic line, one name a line, only the
     user may read it), rewrites it when re-advertised with other domains, and removes it when
     it stops advertising; a provider without domains leaves no file."""
@@ -364,7 +363,8 @@ def test_host_publishes_its_domains(rundir: Path, tmp_path: Path) -> None:
 
 
 def test_declined_while_the_host_holds_the_gil(
-    rundir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rundir: Path,  # noqa: F811 (the fixture)
+    tmp_path: Path,
 ) -> None:
     """While a lookup holds the host's GIL (and its gate), names outside the domains are still
     declined at once in a client session already started: the decline needs neither. (Were it
