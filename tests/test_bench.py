@@ -24,9 +24,9 @@ NATIVE_ONLY = ("cold", "rss")
 ONE_ADDRESS = ("one", "plain", "list", "prebuilt", "generator", "coroutine")
 TARGETS = 26
 # Names outside a provider's domains, declined in C: (a) and (b); (a) also while a Python thread
-# of the host spins, and served names then.
+# of the host spins, while another process spins, and served names beside the thread.
 DECLINED = ("declined",)
-BUSY = ("declined_busy", "served_busy")
+BUSY = ("declined_busy", "declined_cpu", "served_busy")
 
 pytestmark = pytest.mark.requires("gcc")
 
