@@ -15,6 +15,7 @@ class AppProvider(nspv2.Provider):
     name = "nspv2 test app"
     namespace = nspv2.NS_DNS
     provider_id = uuid.UUID("0d3c8a61-7e2b-4f59-a1c4-9b8e7d6f5a43")
+    domains = ("app.test",)  # every other host name is declined without reaching its host
 
     def lookup(self, query: nspv2.QuerySet, flags: Any, session: nspv2.Session) -> Any:
         name = (query.instance_name or "").lower().rstrip(".")

@@ -22,7 +22,11 @@ EVERYWHERE = (*BEST, "threads", "async")
 NATIVE_ONLY = ("cold", "rss")
 # (e), dnsmasq: one figure, one answer of one address, beside these scenarios.
 ONE_ADDRESS = ("one", "plain", "list", "prebuilt", "generator", "coroutine")
-TARGETS = 23
+TARGETS = 26
+# Names outside a provider's domains, declined in C: (a) and (b); (a) also while a Python thread
+# of the host spins, while another process spins, and served names beside the thread.
+DECLINED = ("declined",)
+BUSY = ("declined_busy", "declined_cpu", "served_busy")
 
 pytestmark = pytest.mark.requires("gcc")
 
@@ -44,7 +48,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
 
 
 def headline(figure: Dict[str, Any], scenario: str) -> float:
-    if scenario in SERIAL:
+    if scenario in (*SERIAL, *DECLINED, *BUSY):
         return float(figure["us"]["median"])
     if scenario in ("threads", "io"):
         return float(figure["aggregate_per_s"]["median"])
@@ -109,12 +113,37 @@ def test_targets_and_ratios_are_reported(report: Dict[str, Any]) -> None:
     dnsmasq_missing = "skipped" in report["results"]["e"]
     for target in report["targets"]:
         assert isinstance(target["pass"], bool)
-        # Only a comparison with (e) has no value, and only where dnsmasq is not installed.
-        assert target["value"] is not None or (dnsmasq_missing and "(e)" in target["target"])
+        # Only a comparison with (e) has no value, and only where dnsmasq is not installed (or
+        # glibc's resolver's, where there is no NSS module or no getent).
+        assert (
+            target["value"] is not None
+            or (dnsmasq_missing and "(e)" in target["target"])
+            or ("skipped" in report["nss"] and "getent" in target["target"])
+        )
     assert report["ratios"]["one"]["a_over_b"] > 0
     assert report["ratios"]["one"]["d_over_a"] > 0
     assert report["ratios"]["generator"]["a_over_own_plain"] > 0
     assert "(a) nspv2" in report["table"] and "(e) dnsmasq" in report["table"]
+
+
+def test_declined_names_are_measured(report: Dict[str, Any]) -> None:
+    """A name outside the provider's domains is measured for (a) and (b), for (a) again while a
+    Python thread of the host spins, and libnss_nspv2's cost for it beside `getent hosts`
+    (where the module and getent exist); none of them failed."""
+    results = report["results"]
+    for kind in "ab":
+        assert headline(results[kind]["declined"], "declined") > 0
+        assert results[kind]["declined"]["errors"] == 0
+    for scenario in BUSY:
+        assert headline(results["a"][scenario], scenario) > 0
+        assert results["a"][scenario]["errors"] == 0
+    assert report["ratios"]["declined"]["a_over_b"] > 0
+    nss = report["nss"]
+    if "skipped" not in nss:
+        assert nss["errors"] == 0
+        for figure in ("declined_us", "served_us", "getent_files_us"):
+            assert nss[figure]["median"] > 0
+    assert "declined" in report["table"] and "getent" in report["table"]
 
 
 def test_quick_run_reports_its_duration(report: Dict[str, Any]) -> None:

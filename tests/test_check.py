@@ -19,11 +19,26 @@ def answer(name):
 
 class Good(nspv2.Provider):
     namespace = nspv2.NS_DNS
+    domains = ("good.test",)
 
     def lookup(self, query, flags, session):
         if query.instance_name != "good.test":
             raise nspv2.WinsockError(nspv2.WSASERVICE_NOT_FOUND)
         yield answer(query.instance_name)
+
+
+class Everything(nspv2.Provider):
+    namespace = nspv2.NS_DNS
+
+    def lookup(self, query, flags, session):
+        raise nspv2.WinsockError(nspv2.WSASERVICE_NOT_FOUND)
+
+
+class BadDomains(nspv2.Provider):
+    domains = "good.test"
+
+    def lookup(self, query, flags, session):
+        return None
 
 
 class Raises(nspv2.Provider):
@@ -103,3 +118,25 @@ def test_lone_surrogate_failure_is_found(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL lone surrogate" in done.stdout and "surrogatepass" in done.stdout
     assert "PASS non-BMP name" in done.stdout
+
+
+def test_provider_without_domains_is_told_the_cost(tmp_path: Path) -> None:
+    """A provider that declares no domains gets a warning saying what it costs the machine and
+    how to declare them; one that declares them passes; a --name outside them fails."""
+    done = check(tmp_path, "Everything")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "WARN domains: declares no domains" in done.stdout, done.stdout
+    assert "every host name any program resolves" in done.stdout
+    assert 'fix: declare the names it serves, domains = ("corp.example",)' in done.stdout
+    good = check(tmp_path, "Good", "--name", "good.test")
+    assert "PASS domains: serves good.test" in good.stdout, good.stdout
+    outside = check(tmp_path, "Good", "--name", "other.test")
+    assert outside.returncode == 1 and "FAIL domains: --name other.test" in outside.stdout
+
+
+def test_bad_domains_fail_clearly(tmp_path: Path) -> None:
+    """Domains that are not a tuple of names fail the check with the reason, not a crash."""
+    done = check(tmp_path, "BadDomains")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL domains: BadDomains.domains must be a tuple" in done.stdout, done.stdout
+    assert "Traceback" not in done.stderr

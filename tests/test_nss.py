@@ -12,12 +12,14 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 from prerequisites import missing, tool
-from test_crossprocess import PATIENCE, shared_env, short_folder
+from test_crossprocess import PATIENCE, shared_env, short_folder, stats
+from test_domains import DomainsHost
 
 from nspv2 import _native
 
@@ -291,11 +293,17 @@ class Page(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-NAMESPACE_SCRIPT = """
+# The private namespace's nsswitch.conf and hosts file, and the module in glibc's folder.
+MOUNTS = """
 set -eu
 mount --bind "$WORK/nsswitch.conf" /etc/nsswitch.conf
 mount --bind "$WORK/hosts" /etc/hosts
 mount -t overlay overlay -o "lowerdir=$WORK/lib:$LIBDIR" "$LIBDIR"
+"""
+
+NAMESPACE_SCRIPT = (
+    MOUNTS
+    + """
 echo "== getent hosts"
 getent hosts www.app.test
 echo "== getent ahosts"
@@ -309,16 +317,19 @@ else
     echo "skipped: curl hangs with libasan preloaded (tools/sanitize.sh), nspv2 or not"
 fi
 """
+)
 
 
-def in_namespace(work: Path, rundir: Path, port: int) -> Dict[str, List[str]]:
-    """Runs NAMESPACE_SCRIPT in a private mount namespace; its output by section."""
+def in_namespace(
+    work: Path, rundir: Path, port: int, script: str = NAMESPACE_SCRIPT
+) -> Dict[str, List[str]]:
+    """Runs `script` in a private mount namespace; its output by section."""
     unshare = tool("unshare")
     env = shared_env(rundir, WORK=str(work), LIBDIR=str(library_folder()), PORT=str(port))
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
     env.pop("LD_LIBRARY_PATH", None)
     done = subprocess.run(
-        [unshare, "-m", "--propagation", "private", "sh", "-c", NAMESPACE_SCRIPT],
+        [unshare, "-m", "--propagation", "private", "sh", "-c", script],
         capture_output=True,
         text=True,
         env=env,
@@ -381,6 +392,52 @@ def test_resolvers_in_a_private_namespace(rundir: Path, tmp_path: Path) -> None:
     assert Path("/etc/nsswitch.conf").read_text() != "hosts: nspv2 files\n"
 
 
+UNSERVED_SCRIPT = (
+    MOUNTS
+    + """
+echo "== getent hosts"
+getent hosts "$NAME" || echo "not found ($?)"
+"""
+)
+
+
+def test_unserved_names_make_no_connection_in_a_private_namespace(
+    rundir: Path, tmp_path: Path
+) -> None:
+    """With `hosts: files nspv2` in a private namespace and a host serving app.test: getent of a
+    name in /etc/hosts and of a name outside app.test makes no connection to the host (its
+    accepted count), and a name in app.test does."""
+    if os.geteuid() != 0:
+        missing("root (unshare -m and mount)", "run the tests as root, as CI does")
+    work = short_folder()
+    try:
+        (work / "lib").mkdir()
+        shutil.copy2(module_path(), work / "lib" / module_path().name)
+        (work / "nsswitch.conf").write_text("hosts: files nspv2\n")
+        (work / "hosts").write_text("127.0.0.2 listed.test\n")
+        server = start_serve(rundir, "--provider", "nss_app:AppProvider", PYTHONPATH=str(HERE))
+        app = Published(rundir, uuid.UUID("0d3c8a61-7e2b-4f59-a1c4-9b8e7d6f5a43"))
+        try:
+            outcome = {}
+            for name in ("listed.test", "www.elsewhere.test", "www.app.test"):
+                before = connections(app)
+                script = UNSERVED_SCRIPT.replace('"$NAME"', f'"{name}"')
+                outcome[name] = (in_namespace(work, rundir, 0, script), connections(app) - before)
+        finally:
+            stop_serve(server)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    listed, listed_connections = outcome["listed.test"]
+    assert listed["getent hosts"] == ["127.0.0.2       listed.test"], listed
+    assert listed_connections == 1  # the STATS after it only
+    elsewhere, elsewhere_connections = outcome["www.elsewhere.test"]
+    assert elsewhere["getent hosts"] == ["not found (2)"], elsewhere
+    assert elsewhere_connections == 1
+    served, served_connections = outcome["www.app.test"]
+    assert served["getent hosts"] == ["127.0.0.1       www.app.test"], served
+    assert served_connections > 1
+
+
 def test_hung_host_does_not_stall(rundir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A host that accepts but never answers: the module gives up after NSPV2_NSS_TIMEOUT_MS
     with TRYAGAIN (TRY_AGAIN), and a Winsock client's lookup with WSATRY_AGAIN."""
@@ -439,3 +496,65 @@ def test_never_asks_its_own_process(rundir: Path, monkeypatch: pytest.MonkeyPatc
         assert (status, module.h_errno.value) == (NOTFOUND, HOST_NOT_FOUND)
     finally:
         mine.close()
+
+
+class Published:
+    """A provider's socket in the runtime folder, as stats() reaches its host."""
+
+    def __init__(self, rundir: Path, guid: uuid.UUID) -> None:
+        self.rundir, self.guid = rundir, guid
+
+    @property
+    def socket_path(self) -> Path:
+        return self.rundir / f"{{{str(self.guid).upper()}}}.sock"
+
+
+def connections(host: Any) -> int:
+    """Connections the host accepted so far, not counting the one asking (its STATS)."""
+    return stats(host)["accepted"] - 1
+
+
+def replace(path: Path, text: str) -> None:
+    """Writes `path` as the host does: a temporary file renamed over it."""
+    temporary = path.with_name(path.name + ".test")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def test_declines_names_outside_the_domains_without_connecting(
+    rundir: Path, tmp_path: Path
+) -> None:
+    """A name outside every provider's published domains is NOTFOUND with no connection to the
+    host (its count of accepted connections stays); a name inside them is asked; a missing or
+    malformed list means "ask the host"; a changed list is read again."""
+    host = DomainsHost(rundir, uuid.uuid4(), "served.test", tmp_path)
+    try:
+        module = Module()
+        before = connections(host)
+        for name in ("www.elsewhere.test", "badserved.test", "served.test.evil"):
+            status, _ = module.byname3(name, 2)
+            assert (status, module.h_errno.value) == (NOTFOUND, HOST_NOT_FOUND)
+            status, _ = module.byname4(name, own_tuple=False)
+            assert status == NOTFOUND
+        assert connections(host) == before + 1  # the STATS of the first count only
+        assert not any("elsewhere" in e or "badserved" in e for e in host.events())
+
+        before = connections(host)
+        module.byname3("www.Served.test", 2)
+        assert connections(host) == before + 2  # the lookup, and the STATS before this one
+        assert "begin www.Served.test" in host.events()
+
+        replace(host.domains_path, "not the magic line\nelsewhere.test\n")
+        before = connections(host)
+        module.byname3("www.elsewhere.test", 2)
+        assert connections(host) == before + 2  # malformed: asked
+        replace(host.domains_path, "nspv2-domains 1\nelsewhere.test\n")
+        before = connections(host)
+        module.byname3("www.served.test", 2)  # the new list: no longer this provider's name
+        assert connections(host) == before + 1
+        host.domains_path.unlink()
+        before = connections(host)
+        module.byname3("www.other.invalid", 2)
+        assert connections(host) == before + 2  # no list: asked
+    finally:
+        host.stop()

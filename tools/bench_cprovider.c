@@ -12,6 +12,7 @@
  *                from i), or for style "ten" five IPv4 and five IPv6 addresses; style
  *                "coroutine" completes NextEx from the timer thread at once (a hand-off, as an
  *                async provider's one suspension), style "io" waits 2 ms in Begin
+ *   anything else (n<i>.declined, say): WSASERVICE_NOT_FOUND at Begin
  *
  * A too-small buffer gets WSAEFAULT with the required length and keeps the result for the retry.
  * One mutex guards the lookups; calls into Winsock happen outside it, except the timer's. */

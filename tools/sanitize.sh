@@ -2,6 +2,7 @@
 # Builds nspv2's C parts with AddressSanitizer + UndefinedBehaviorSanitizer into a throwaway
 # virtual environment and runs the C host tests, the stand-in self-test, the stress test, the
 # cross-process stand-in and the NSS module (tests/test_crossprocess.py, tests/test_nss.py), the
+# domains declined in C and published for the NSS module (tests/test_domains.py), the
 # lookups answered in C (fuzzed with corrupt result images) and the C marshalling
 # (nspv2._cmarshal) against them, and the stand-in's ws2_32 rules (NS_EMAIL routing begins
 # providers late). libasan is preloaded because the hosts and Python themselves are not
@@ -31,4 +32,4 @@ export NSPV2_SANITIZED=1
   -k "not valgrind" \
   tests/test_embedding.py tests/test_stress.py tests/test_concurrency.py tests/test_buffer.py \
   tests/test_lookups_c.py tests/test_cmarshal.py tests/test_begin_c.py tests/test_ws2_rules.py \
-  tests/test_crossprocess.py tests/test_nss.py "$@"
+  tests/test_crossprocess.py tests/test_nss.py tests/test_domains.py "$@"

@@ -11,15 +11,26 @@
  * host publishes one. A host that is this very process (SO_PEERCRED pid) is not asked, nor is
  * anything in a process with NSPV2_NSS_BYPASS set (a host and what it starts): a provider's
  * own resolving must never come back into it. Each provider gets NSPV2_NSS_TIMEOUT_MS
- * (default 2000) for its whole exchange, so a hung host never stalls the caller for long. */
+ * (default 2000) for its whole exchange, so a hung host never stalls the caller for long.
+ *
+ * A provider that declares domains is not asked for other names: its host publishes them as
+ * <runtime folder>/{GUID}.domains (csrc/winsock/remote_host.c), and a name outside them
+ * (nspv2/served.h's rule) counts as NOTFOUND from that provider without a connection. A missing,
+ * unreadable, malformed or too large file means "ask the host": the file can only spare a
+ * round trip, never hide a name a provider serves. Each thread keeps the lists it parsed
+ * (thread-local, so no lock, and fork-safe) with the file's identity (device, inode, size,
+ * mtime): an unchanged file costs one stat() and no parsing. */
 #include "../winsock/rundir.h"
 #include "../winsock/transport.h"
 #include "../winsock/wire.h"
 #include "nss_query.h"
+#include "nspv2/served.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_PROVIDERS 16
@@ -383,6 +394,99 @@ static enum nss_query_status ask(const char *path, const GUID *guid, const WCHAR
     return result;
 }
 
+/* ---- the domains hosts publish ---- */
+
+#define DOMAINS_FILE_MAX 1024        /* bytes (about 50 names); a larger list: the host is asked */
+#define DOMAINS_UNITS 1024           /* UTF-16 units of a parsed list */
+#define DOMAINS_CACHED 4             /* providers whose lists a thread keeps */
+
+struct domains_cache {
+    GUID guid;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    bool used, valid;                /* valid: `list` holds a list (else: ask the host) */
+    WCHAR list[DOMAINS_UNITS];       /* nspv2/served.h's list */
+};
+static __thread struct domains_cache t_domains[DOMAINS_CACHED];
+static __thread unsigned t_domains_next;
+
+/* The file's text (after the magic line) as nspv2/served.h's list in c->list; false when it is
+ * not one (then the host is asked). Names are folded to lower-case ASCII and lose a trailing
+ * dot, as nspv2.domains.normalize writes them. */
+static bool parse_domains(char *text, struct domains_cache *c)
+{
+    size_t magic = sizeof RUNDIR_DOMAINS_MAGIC - 1, units = 0;
+    if (strncmp(text, RUNDIR_DOMAINS_MAGIC, magic) != 0 || text[magic] != '\n')
+        return false;
+    for (char *line = text + magic + 1, *eol; *line != 0; line = eol + 1) {
+        eol = strchr(line, '\n');
+        if (eol == NULL)
+            return false;            /* every line ends with a newline: else it was cut */
+        *eol = 0;
+        WCHAR *name = utf16_from_utf8(line);
+        if (name == NULL)
+            return false;
+        size_t k = 0;
+        while (name[k] != 0) {
+            name[k] = nspv2_ascii_lower(name[k]);
+            k++;
+        }
+        if (k > 0 && name[k - 1] == '.')
+            name[--k] = 0;
+        if (k == 0 || units + k + 2 > DOMAINS_UNITS) {
+            free(name);
+            return false;
+        }
+        memcpy(c->list + units, name, (k + 1) * sizeof(WCHAR));
+        units += k + 1;
+        free(name);
+    }
+    c->list[units] = 0;
+    return units > 0;
+}
+
+/* This thread's view of the provider's published list: NULL when the host must be asked. */
+static const WCHAR *published_domains(const char *dir, const GUID *guid)
+{
+    char path[RUNDIR_FILE_MAX];
+    struct stat st;
+    rundir_domains_path(dir, guid, path);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return NULL;
+    struct domains_cache *c = NULL;
+    for (unsigned i = 0; i < DOMAINS_CACHED; i++)
+        if (t_domains[i].used && memcmp(&t_domains[i].guid, guid, sizeof(GUID)) == 0)
+            c = &t_domains[i];
+    if (c != NULL && c->dev == st.st_dev && c->ino == st.st_ino && c->size == st.st_size &&
+        c->mtime.tv_sec == st.st_mtim.tv_sec && c->mtime.tv_nsec == st.st_mtim.tv_nsec)
+        return c->valid ? c->list : NULL;
+    if (c == NULL)
+        c = &t_domains[t_domains_next++ % DOMAINS_CACHED];
+    memset(c, 0, offsetof(struct domains_cache, list));
+    c->guid = *guid;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return NULL;
+    char text[DOMAINS_FILE_MAX + 1];
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= DOMAINS_FILE_MAX)
+        n = read(fd, text, DOMAINS_FILE_MAX + 1);
+    close(fd);
+    /* Keyed by what was read (a rename gives a new inode), so a change is seen next time. */
+    c->used = true;
+    c->dev = st.st_dev;
+    c->ino = st.st_ino;
+    c->size = st.st_size;
+    c->mtime = st.st_mtim;
+    if (n < 0 || n != st.st_size || memchr(text, 0, (size_t)n) != NULL)
+        return NULL;
+    text[n] = 0;
+    c->valid = parse_domains(text, c);
+    return c->valid ? c->list : NULL;
+}
+
 /* The enabled NS_DNS providers of the catalog file, in its order. */
 static size_t dns_providers(const char *dir, GUID out[MAX_PROVIDERS])
 {
@@ -428,8 +532,14 @@ enum nss_query_status nss_query(const char *name, struct nss_answer *answer)
     bool unavailable = true, again = false, memory = false;
     for (size_t i = 0; i < n; i++) {
         char path[RUNDIR_PATH_MAX];
-        rundir_socket_path(dir, &providers[i], path);
-        enum nss_query_status s = ask(path, &providers[i], wide, answer);
+        enum nss_query_status s;
+        const WCHAR *domains = published_domains(dir, &providers[i]);
+        if (domains != NULL && !nspv2_name_served(wide, domains)) {
+            s = QUERY_NOTFOUND;     /* not this provider's name: no connection */
+        } else {
+            rundir_socket_path(dir, &providers[i], path);
+            s = ask(path, &providers[i], wide, answer);
+        }
         unavailable = unavailable && s == QUERY_UNAVAIL;
         again = again || s == QUERY_TRYAGAIN;
         memory = memory || s == QUERY_NOMEM;

@@ -112,6 +112,11 @@ NSPV2_EXPORT INT WINAPI NSPv2LookupServiceBegin(LPGUID lpProviderId,
         return fail(rc);
     if ((rc = nspv2_runtime_ready()) != NO_ERROR)
         return fail(rc);
+    /* A name outside the provider's declared domains: declined here, before the gate and the
+     * GIL, and the provider is never called for it (domains.c). */
+    if (lpqsRestrictions != NULL &&
+        nspv2_domains_decline(lpProviderId, lpqsRestrictions->lpszServiceInstanceName))
+        return fail(WSASERVICE_NOT_FOUND);
     THROUGH_GATE(rc = begin(lpProviderId, lpqsRestrictions, dwControlFlags,
                             handle_value(lpvClientSessionArg), &lookup));
     if (rc != NO_ERROR)

@@ -34,6 +34,13 @@ void nspv2_gate_leave(uint64_t ticket);
  * Windows; elsewhere the stand-in the host loaded). NO_ERROR or WSASYSNOTREADY. */
 INT nspv2_winsock_resolve(void);
 void nspv2_set_last_error(INT code);
+/* The stand-in's StandinPublishDomains, where there is one (off Windows): `text` (UTF-8 lines,
+ * NULL for none) published beside the provider's socket for libnss_nspv2. */
+void nspv2_publish_domains(const GUID *provider, const CHAR *text);
+
+/* domains.c: true when `provider` declares domains and `name` is outside them (nspv2/served.h):
+ * Begin then answers WSASERVICE_NOT_FOUND without the gate, the GIL or the provider. */
+bool nspv2_domains_decline(const GUID *provider, const WCHAR *name);
 
 /* python_location.c: cuts path after its levels-th last separator (1 = the folder the file is
  * in); 0, or -1 when it has fewer. */

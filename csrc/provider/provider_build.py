@@ -28,6 +28,7 @@ BRIDGE_DECLS = PROVIDER / "bridge.h"
 DEF_FILE = PROVIDER / "provider.def"
 
 C_SOURCES = [
+    "domains.c",
     "exports.c",
     "gate.c",
     "interpreter.c",

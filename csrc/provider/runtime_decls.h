@@ -65,6 +65,16 @@ typedef INT (*nspv2_begin_fn)(void *context, const GUID *providerId,
                               uint64_t *lookup);
 void nspv2_set_begin(nspv2_begin_fn begin, void *context);
 
+/* domains.c: the names a provider serves (nspv2/served.h has the rule). set: `domains` is
+ * nspv2/served.h's list as `size` bytes of UTF-16 (0 bytes, or an empty list: the provider
+ * declares none and serves every name); `text` the same names as UTF-8 lines, which the
+ * stand-in publishes for libnss_nspv2 (ignored on Windows). NO_ERROR, WSAEINVAL for a malformed
+ * list, WSA_NOT_ENOUGH_MEMORY. served_by: 1 if `provider` serves `name` (what Begin checks; for
+ * the parity test). declined: how many Begins were declined here since the library was loaded. */
+INT nspv2_domains_set(const GUID *provider, const char *domains, size_t size, const CHAR *text);
+INT nspv2_name_served_by(const GUID *provider, const WCHAR *name);
+uint64_t nspv2_domains_declined(void);
+
 /* gate.c: what the gate in front of the GIL has seen since the library was loaded (entries
  * that had to sleep; holds taken over from a holder that kept the gate longer than
  * NSPV2_GATE_HOLD_US, waiting in provider code; entries by the thread already holding it). */

@@ -108,3 +108,21 @@ INT nspv2_complete_async(HANDLE asyncCall, INT code)
     }
     return c(asyncCall, code);
 }
+
+#ifdef _WIN32
+void nspv2_publish_domains(const GUID *provider, const CHAR *text)
+{
+    (void)provider, (void)text; /* Windows has no libnss_nspv2 to tell */
+}
+#else
+typedef INT(WINAPI *publish_fn)(const GUID *, const CHAR *);
+
+void nspv2_publish_domains(const GUID *provider, const CHAR *text)
+{
+    void *found = find_symbol("StandinPublishDomains");
+    publish_fn publish;
+    memcpy(&publish, &found, sizeof publish);
+    if (publish != NULL)
+        (void)publish(provider, text);
+}
+#endif

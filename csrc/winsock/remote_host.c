@@ -26,6 +26,7 @@
 #include "transport.h"
 #include "wire.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ struct listener {
     GUID guid;
     int fd, stop[2];
     char path[RUNDIR_PATH_MAX];
+    char domains_path[RUNDIR_FILE_MAX]; /* {GUID}.domains beside the socket */
     ino_t inode;
     pthread_t thread;
     struct hconn *conns;
@@ -512,6 +514,106 @@ static void *accept_main(void *arg)
 
 /* ---- publishing ---- */
 
+/* The domains each provider of this process serves, as the provider library handed them over
+ * (StandinPublishDomains), kept for when it is advertised; under g_host. */
+struct domains_note {
+    GUID guid;
+    char *text;
+    struct domains_note *next;
+};
+static struct domains_note *g_notes;
+
+static struct domains_note *note_of(const GUID *guid)
+{
+    for (struct domains_note *n = g_notes; n; n = n->next)
+        if (memcmp(&n->guid, guid, sizeof(GUID)) == 0)
+            return n;
+    return NULL;
+}
+
+static bool write_all(int fd, const char *text, size_t n)
+{
+    while (n > 0) {
+        ssize_t done = write(fd, text, n);
+        if (done <= 0)
+            return false;
+        text += done;
+        n -= (size_t)done;
+    }
+    return true;
+}
+
+/* <path> holds `text` after the magic line, or is removed (text NULL). Written as a temporary
+ * file beside it, then renamed over it, so a reader sees the old file or the new one, never a
+ * part; readable by whoever may reach the socket (0600, 0644 when other users are allowed).
+ * Under g_host. */
+static void put_domains(const char *path, const char *text)
+{
+    char temporary[RUNDIR_FILE_MAX + 8];
+    if (text == NULL) {
+        unlink(path);
+        return;
+    }
+    snprintf(temporary, sizeof temporary, "%s.XXXXXX", path);
+    int fd = mkostemp(temporary, O_CLOEXEC);
+    if (fd < 0) {
+        unlink(path);               /* a stale list must not outlive a change */
+        return;
+    }
+    static const char magic[] = RUNDIR_DOMAINS_MAGIC "\n";
+    bool ok = fchmod(fd, others_allowed() ? 0644 : 0600) == 0 &&
+              write_all(fd, magic, sizeof magic - 1) && write_all(fd, text, strlen(text));
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(temporary, path) != 0) {
+        unlink(temporary);
+        unlink(path);
+    }
+}
+
+STANDIN_EXPORT INT WINAPI StandinPublishDomains(const GUID *guid, const CHAR *text)
+{
+    char *copy = NULL;
+    if (guid == NULL) {
+        WSASetLastError(WSAEINVAL);
+        return SOCKET_ERROR;
+    }
+    if (text != NULL && *text != 0 && (copy = strdup(text)) == NULL) {
+        WSASetLastError(WSA_NOT_ENOUGH_MEMORY);
+        return SOCKET_ERROR;
+    }
+    pthread_mutex_lock(&g_host);
+    struct domains_note *note = note_of(guid);
+    if (note == NULL && copy != NULL) {
+        note = calloc(1, sizeof *note);
+        if (note == NULL) {
+            pthread_mutex_unlock(&g_host);
+            free(copy);
+            WSASetLastError(WSA_NOT_ENOUGH_MEMORY);
+            return SOCKET_ERROR;
+        }
+        note->guid = *guid;
+        note->next = g_notes;
+        g_notes = note;
+    }
+    if (note != NULL) {
+        free(note->text);
+        note->text = copy;
+        if (copy == NULL) {
+            for (struct domains_note **link = &g_notes; *link; link = &(*link)->next)
+                if (*link == note) {
+                    *link = note->next;
+                    break;
+                }
+            free(note);
+        }
+    }
+    for (struct listener *l = g_listeners; l; l = l->next)
+        if (memcmp(&l->guid, guid, sizeof(GUID)) == 0)
+            put_domains(l->domains_path, copy);
+    pthread_mutex_unlock(&g_host);
+    return NO_ERROR;
+}
+
 void remote_host_publish(const GUID *guid)
 {
     char dir[RUNDIR_MAX], text[39];
@@ -533,6 +635,7 @@ void remote_host_publish(const GUID *guid)
         return;
     l->guid = *guid;
     rundir_socket_path(dir, guid, l->path);
+    rundir_domains_path(dir, guid, l->domains_path);
     l->fd = transport_listen(l->path, shared);
     struct stat st;
     if (l->fd < 0)
@@ -559,6 +662,10 @@ void remote_host_publish(const GUID *guid)
     }
     l->next = g_listeners;
     g_listeners = l;
+    /* After the socket: a client that finds the socket but no list yet asks the host. A list
+     * left by an earlier host of the same provider goes either way. */
+    struct domains_note *note = note_of(guid);
+    put_domains(l->domains_path, note ? note->text : NULL);
     pthread_mutex_unlock(&g_host);
 }
 
@@ -569,8 +676,10 @@ void remote_host_withdraw(const GUID *guid)
     while (*link && memcmp(&(*link)->guid, guid, sizeof(GUID)) != 0)
         link = &(*link)->next;
     struct listener *l = *link;
-    if (l)
+    if (l) {
         *link = l->next;
+        put_domains(l->domains_path, NULL); /* before the socket goes */
+    }
     pthread_mutex_unlock(&g_host);
     if (l == NULL)
         return;
@@ -593,5 +702,12 @@ void remote_host_withdraw(const GUID *guid)
     free(l);
 }
 #else
-typedef int remote_host_unused; /* Windows: ws2_32 carries the calls to hosts itself */
+#include "standin_internal.h"
+
+/* Windows: ws2_32 carries the calls to hosts itself, and there is no libnss_nspv2 to tell. */
+STANDIN_EXPORT INT WINAPI StandinPublishDomains(const GUID *guid, const CHAR *text)
+{
+    (void)guid, (void)text;
+    return NO_ERROR;
+}
 #endif

@@ -96,6 +96,13 @@ void rundir_socket_path(const char *dir, const GUID *guid, char out[RUNDIR_PATH_
     rundir_guid_text(guid, text);
     snprintf(out, RUNDIR_PATH_MAX, "%s/%s.sock", dir, text);
 }
+
+void rundir_domains_path(const char *dir, const GUID *guid, char out[RUNDIR_FILE_MAX])
+{
+    char text[39];
+    rundir_guid_text(guid, text);
+    snprintf(out, RUNDIR_FILE_MAX, "%s/%s.domains", dir, text);
+}
 #else
 typedef int rundir_unused; /* nothing of this file on Windows, where Winsock is ws2_32 */
 #endif

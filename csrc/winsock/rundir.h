@@ -26,6 +26,11 @@ bool rundir_prepare(const char *dir, bool shared);
  * same name (for instance the domains it serves, so that the NSS module can decline other names
  * without connecting). */
 void rundir_socket_path(const char *dir, const GUID *guid, char out[RUNDIR_PATH_MAX]);
+/* <dir>/{GUID}.domains: the names the provider serves, which its host publishes (remote_host.c
+ * writes it, libnss_nspv2 reads it). Longer than a socket path, so a size of its own. */
+#define RUNDIR_FILE_MAX 128
+#define RUNDIR_DOMAINS_MAGIC "nspv2-domains 1"
+void rundir_domains_path(const char *dir, const GUID *guid, char out[RUNDIR_FILE_MAX]);
 /* "{hhhhhhhh-hhhh-hhhh-hhhh-hhhhhhhhhhhh}": a GUID in braces, 38 characters */
 void rundir_guid_text(const GUID *guid, char out[39]);
 /* Parses the text rundir_guid_text writes; false when it is not one. */

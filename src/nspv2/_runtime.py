@@ -25,8 +25,9 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Deque, Dict, Iterator, Optional
+from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple
 
+from . import domains
 from ._constants import (
     LUP_FLUSHPREVIOUS,
     LUP_RETURN_ALIASES,
@@ -87,6 +88,7 @@ class ProviderEntry:
 
     __slots__ = (
         "anonymous",
+        "domains",
         "guid",
         "guid_c",
         "implemented_mask",
@@ -103,6 +105,8 @@ class ProviderEntry:
         self.provider = provider
         self.guid = guid
         self.namespace = int(getattr(provider, "namespace", 0))
+        #: The names it serves (nspv2.domains; () for every name); ValueError/TypeError if bad.
+        self.domains = domains.declared(provider)
         lib = bridge.lib
         mask = 0
         for method, bit in (
@@ -140,7 +144,27 @@ def register(provider: Provider, guid: uuid.UUID) -> ProviderEntry:
     entry = ProviderEntry(provider, guid)
     with _providers_lock:
         _providers[guid.bytes_le] = entry
+        _declare_domains(entry.guid, entry.domains)
     return entry
+
+
+def _declare_domains(guid: uuid.UUID, served: Tuple[str, ...]) -> None:
+    """Tells the library which names ``guid`` serves (csrc/provider/domains.c declines the
+    others before the gate; off Windows the stand-in publishes them for libnss_nspv2); ``()``:
+    every name. Called with _providers_lock held, so the library's table follows _providers."""
+    if bridge.lib is None:
+        return  # attach() declares them once the library is loaded
+    ffi = bridge.ffi
+    raw = ffi.new("GUID *")
+    ffi.memmove(raw, guid.bytes_le, 16)
+    if served:
+        listed = domains.multi_sz(served)
+        text = domains.file_lines(served).encode("utf-8")
+        code = bridge.lib.nspv2_domains_set(raw, listed, len(listed), text)
+    else:
+        code = bridge.lib.nspv2_domains_set(raw, ffi.NULL, 0, ffi.NULL)
+    if code != _NO_ERROR:
+        raise WinsockError(code)
 
 
 def unregister(guid: uuid.UUID) -> None:
@@ -148,6 +172,7 @@ def unregister(guid: uuid.UUID) -> None:
     completing their NextEx calls in flight with _WSA_E_CANCELLED, and its sessions dropped."""
     with _providers_lock:
         _providers.pop(guid.bytes_le, None)
+        _declare_domains(guid, ())
     with _lookups_lock:
         orphans = [i for i, lookup in _lookups.items() if lookup.entry.guid == guid]
     for lookup_id in orphans:
@@ -180,8 +205,12 @@ def _entry(guid: uuid.UUID) -> ProviderEntry:
     except Exception as exc:
         log.error("provider %s could not be loaded", guid, exc_info=exc)
         raise WinsockError(WSAEPROVIDERFAILEDINIT) from exc
+    entry = ProviderEntry(provider, guid)
     with _providers_lock:
-        return _providers.setdefault(guid.bytes_le, ProviderEntry(provider, guid))
+        found = _providers.setdefault(guid.bytes_le, entry)
+        if found is entry:
+            _declare_domains(guid, entry.domains)
+        return found
 
 
 def _config_file() -> Optional[str]:
@@ -1048,6 +1077,7 @@ def attach(ffi: Any, lib: Any) -> None:
     with _providers_lock:
         for key, entry in list(_providers.items()):
             _providers[key] = ProviderEntry(entry.provider, entry.guid)
+            _declare_domains(entry.guid, entry.domains)
     if lib.nspv2_started_interpreter():
         _configure_logging()
 

@@ -6,7 +6,9 @@ stand-in's), advertised, and asked as Winsock clients ask: every callback its cl
 buffer protocol (a buffer too small gets WSAEFAULT with the size needed, and the retry the same
 result), Unicode names (outside the BMP, a lone surrogate), the LUP_* flags, an End during a
 NextEx, what its exceptions and wrong return types turn into, how long a plain ``lookup`` takes,
-and every contract violation the stand-in records. Each finding says what to change; the exit
+every contract violation the stand-in records, and the domains it declares (a provider that
+declares none is asked for every name of its namespace on the machine, and the check says what
+that costs). Each finding says what to change; the exit
 status is 1 when any check failed (2 with ``--strict`` for warnings too), so it can gate CI.
 """
 
@@ -21,7 +23,7 @@ import time
 import uuid
 from typing import Any, Callable, Iterator, List, Optional
 
-from . import catalog, napi
+from . import catalog, domains, napi
 from ._constants import (
     LUP_RETURN_ALIASES,
     LUP_RETURN_ALL,
@@ -87,6 +89,8 @@ class Checker:
         self.namespace = int(getattr(provider, "namespace", 0) or NS_DNS)
         self.findings: List[Finding] = []
         self.log = _Captured()
+        #: The names it serves (() for every name), once check_domains has read them.
+        self.domains: tuple[str, ...] = ()
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -107,6 +111,8 @@ class Checker:
         blob = b""
         if self.namespace == NS_EMAIL:  # Winsock routes NS_EMAIL names by the blob's claims
             blob = napi.InstallationBlob.of(wildcard=True).pack()
+        if not self.check_domains():
+            return self.findings  # it cannot be advertised with them
         try:
             catalog.install(self.guid, "nspv2 check", self.namespace, provider_specific=blob)
             try:
@@ -132,6 +138,49 @@ class Checker:
 
     def ask(self, name: str, flags: int = LUP_RETURN_ALL) -> List[QuerySet]:
         return lookup(name, namespace=self.namespace, provider_id=self.guid, flags=flags)
+
+    def check_domains(self) -> bool:
+        """The names it serves: declared (the others cost nothing), or none (every name of its
+        namespace on the machine comes to it). False when they cannot be read."""
+        try:
+            self.domains = domains.declared(self.provider)
+        except (TypeError, ValueError) as exc:
+            self.add("fail", "domains", str(exc), 'write domains = ("corp.example",)')
+            return False
+        if self.domains:
+            self.add(
+                "pass",
+                "domains",
+                f"serves {', '.join(self.domains)}; every other name is declined in C "
+                "(no Python, no GIL), and libnss_nspv2 declines it without asking the host",
+            )
+            outside = [n for n in self.names if not domains.served(n, self.domains)]
+            if outside:
+                self.add(
+                    "fail",
+                    "domains",
+                    f"--name {', '.join(outside)} is outside the declared domains: the "
+                    "provider is never asked for it",
+                    "add its domain to `domains`, or check the name",
+                )
+            return True
+        wildcard = getattr(self.provider, "wildcard", False)
+        why = "sets wildcard = True" if wildcard else "declares no domains"
+        self.add(
+            "warn",
+            "domains",
+            f"{why}, so it is asked for every name of its namespace on the machine: with "
+            "`hosts: files nspv2 dns` every host name any program resolves goes to its host and "
+            "into Python (a full Begin holding the GIL, about as costly as a lookup it answers), "
+            "and waits whenever another thread of the host holds the GIL",
+            'declare the names it serves, domains = ("corp.example",): nspv2 then declines '
+            "every other name in C, without Python and without contacting the host",
+        )
+        return True
+
+    def inside(self, label: str) -> str:
+        """A name the provider serves the domain of: ``label`` below its first domain."""
+        return f"{label}.{self.domains[0]}" if self.domains else label
 
     def check_lookups(self) -> None:
         """Each name answers (startup and cleanup run around it, in the client session)."""
@@ -163,7 +212,7 @@ class Checker:
                 continue
             self.add("pass", f"lookup {name}", f"{len(results)} result(s)")
         try:
-            self.ask("nspv2-check.invalid")
+            self.ask(self.inside("nspv2-check-unknown") if self.domains else "nspv2-check.invalid")
         except WinsockError as exc:
             if exc.code == WSANO_RECOVERY:
                 self.failed_because(
@@ -217,8 +266,8 @@ class Checker:
     def check_unicode(self) -> None:
         """Names outside the BMP and with a lone surrogate reach the provider and get an answer."""
         for label, name in (
-            ("non-BMP name", "\U0001f600.nspv2-check"),
-            ("lone surrogate", "\ud800x"),
+            ("non-BMP name", self.inside("\U0001f600.nspv2-check")),
+            ("lone surrogate", self.inside("\ud800x")),
         ):
             try:
                 self.ask(name)

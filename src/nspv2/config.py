@@ -13,6 +13,10 @@ the way pywin32's COM servers keep a class spec and an extra Python path per GUI
       [{2a9e3f52-0c55-4f4e-9a43-6d1c8f1e8c01}]
       class = mypackage.provider:MyProvider
       path = /opt/myprovider/lib
+      domains = corp.example, corp.test
+
+``domains`` (Windows: a ``Domains`` string value), optional, replaces the class's ``domains``:
+the names the provider serves (:mod:`nspv2.domains`), separated by commas or spaces.
 
 A host may name another file instead (the native host's ``--config``, NSPv2SetConfigFile in C,
 :func:`nspv2.config.set_config_file` in Python). The built-in example provider needs no entry.
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from . import domains
 from .provider import Provider
 
 #: The built-in example provider's GUID (nspv2.examples.zone).
@@ -56,6 +61,17 @@ class ProviderConfig:
     class_spec: str
     python_path: Tuple[str, ...]
     source: str
+    #: The configured ``domains`` (normalized), or None to keep the class's.
+    domains: Optional[Tuple[str, ...]] = None
+
+
+def parse_domains(text: str, where: str) -> Tuple[str, ...]:
+    """A configured ``domains`` value (names separated by commas or spaces), normalized;
+    ConfigError naming ``where`` for a name that is not a domain."""
+    try:
+        return domains.normalize(text.replace(",", " ").split(), f"{where} domains")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{exc}; write `domains = corp.example, corp.test`") from None
 
 
 def user_file() -> Optional[Path]:
@@ -433,7 +449,11 @@ def read_file(path: Path) -> List[ProviderConfig]:
                     f"{path}: [{section}] path {folder!r} must be absolute "
                     f"(a relative one would depend on the host's current directory)"
                 )
-        entries.append(ProviderConfig(guid, spec, folders, str(path)))
+        raw_domains = parser.get(section, "domains", fallback=None)
+        served = (
+            parse_domains(raw_domains, f"{path}: [{section}]") if raw_domains is not None else None
+        )
+        entries.append(ProviderConfig(guid, spec, folders, str(path), served))
     return entries
 
 
@@ -451,10 +471,19 @@ def _read_registry(guid: uuid.UUID) -> Optional[ProviderConfig]:
                     folders = str(winreg.QueryValueEx(key, "PythonPath")[0])
                 except OSError:
                     folders = ""
+                try:
+                    served: Optional[str] = str(winreg.QueryValueEx(key, "Domains")[0])
+                except OSError:
+                    served = None
         except OSError:
             continue
+        where = f"{label}\\{name}"
         return ProviderConfig(
-            guid, spec, tuple(p for p in folders.split(";") if p), f"{label}\\{name}"
+            guid,
+            spec,
+            tuple(p for p in folders.split(";") if p),
+            where,
+            parse_domains(served, where) if served is not None else None,
         )
     return None
 
@@ -588,9 +617,18 @@ def load_provider(guid: uuid.UUID, config_file: Optional[str] = None) -> Provide
     entry = find(guid, config_file)
     cls = load_class(entry)
     try:
-        return cls()
+        provider = cls()
     except BaseException as exc:
         raise ConfigError(
             f"{entry.source}: provider {{{guid}}}: cannot create {entry.class_spec} "
             f"({type(exc).__name__}: {exc}); its __init__ must succeed without arguments"
         ) from exc
+    if entry.domains is not None:
+        try:
+            provider.domains = entry.domains  # the configuration's, over the class's
+        except AttributeError as exc:
+            raise ConfigError(
+                f"{entry.source}: provider {{{guid}}}: `domains` is configured, but "
+                f"{entry.class_spec} instances cannot take it ({exc})"
+            ) from exc
+    return provider

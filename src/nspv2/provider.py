@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any, AsyncIterator, Awaitable, Dict, Iterable, Optional, Union
+from typing import Any, AsyncIterator, Awaitable, Dict, Iterable, Optional, Sequence, Union
 
 from ._constants import LookupFlags, SetServiceOperation
 from .queryset import QuerySet
@@ -52,11 +52,16 @@ class Provider:
     """Base class of a Python NSPv2 provider.
 
     Class attributes describe the provider for registration and configuration tools:
-    ``name`` (the catalog's identifier) and ``namespace`` (an ``NS_*`` value).
+    ``name`` (the catalog's identifier), ``namespace`` (an ``NS_*`` value) and ``domains`` (the
+    names it serves).
     """
 
     name: str = "nspv2 provider"
     namespace: int = 0
+    #: The domains this provider serves (:mod:`nspv2.domains`): names outside them are declined
+    #: in C with WSASERVICE_NOT_FOUND, and the provider is never called for them. Declare them:
+    #: a provider that declares none is asked for every name of its namespace on the machine.
+    domains: Sequence[Any] = ()
 
     def lookup(self, query: QuerySet, flags: LookupFlags, session: Session) -> LookupResult:
         """Answer a lookup (NSPv2LookupServiceBegin, then one NSPv2LookupServiceNextEx per result).

@@ -19,3 +19,10 @@ DWORD WINAPI StandinViolationCount(void);
 INT WINAPI StandinGetViolation(DWORD index, CHAR *buffer, DWORD bufferLength);
 VOID WINAPI StandinResetViolations(void);
 VOID WINAPI StandinSetAsyncTimeout(DWORD milliseconds);
+
+/* The host's side, called by the provider library (not by tests): the names the provider `guid`
+ * serves, as UTF-8 lines (NULL or empty: it declares none). While the provider is advertised the
+ * stand-in publishes them beside its socket, <runtime folder>/{GUID}.domains, so that
+ * libnss_nspv2 declines other names without connecting; withdrawing removes the file. A no-op
+ * on Windows. */
+INT WINAPI StandinPublishDomains(const GUID *guid, const CHAR *text);

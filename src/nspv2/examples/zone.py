@@ -12,7 +12,8 @@ provider, because its host names (``www.example.test``) have no ``@`` and so no 
 Winsock gives such names to wildcard providers only.
 
 :class:`ZoneDnsProvider` is the same zone's NS_DNS face, under a GUID of its own (a catalog entry
-has one namespace): it answers host names, and reverse names (``10.2.0.192.in-addr.arpa``, the
+has one namespace), serving ``example.test`` and its addresses' reverse names only (its
+``domains``): it answers host names, and reverse names (``10.2.0.192.in-addr.arpa``, the
 ``ip6.arpa`` nibbles) with the host name, to NS_DNS queries only, the way Windows' getaddrinfo
 and getnameinfo ask NS_DNS providers (and the way libnss_nspv2 asks for glibc's resolver).
 """
@@ -62,7 +63,7 @@ class ZoneProvider(Provider):
     name = "nspv2 example zone"
     namespace = NS_EMAIL
     provider_id = uuid.UUID("5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d21")
-    domains = ("example.test",)
+    domains: Tuple[str, ...] = ("example.test",)
     wildcard = True
 
     def __init__(self, zone_file: Path = ZONE_FILE) -> None:
@@ -127,6 +128,7 @@ class ZoneDnsProvider(ZoneProvider):
     name = "nspv2 example zone (DNS)"
     namespace = NS_DNS
     provider_id = uuid.UUID("5b4d8a3e-2f1c-4e7a-9b6d-0c3e5f7a9d22")
+    wildcard = False  # an NS_DNS provider serves its domains only
 
     def __init__(self, zone_file: Path = ZONE_FILE) -> None:
         super().__init__(zone_file)
@@ -135,6 +137,9 @@ class ZoneDnsProvider(ZoneProvider):
             for kind, value in records:
                 if kind in ("A", "AAAA"):
                     self.reverse.setdefault(reverse_name(value), name)
+        # The names it serves: the zone, and the reverse name of each of its addresses. Every
+        # other host name on the machine is declined in C, without calling lookup below.
+        self.domains = ("example.test", *sorted(self.reverse))
 
     def lookup(self, query: QuerySet, flags: LookupFlags, session: Session) -> Iterator[QuerySet]:
         name = (query.instance_name or "").strip().lower().rstrip(".")
