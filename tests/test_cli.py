@@ -20,6 +20,9 @@ import pytest
 import nspv2
 from nspv2 import _native
 
+#: nspv2-host through its entry point (a console script or not, as pip laid it out).
+HOST_MAIN = "import sys; from nspv2.cli import host_main; sys.exit(host_main())"
+
 
 def nspv2_command(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Runs the installed console script (or the module, where the script is not beside this
@@ -169,8 +172,7 @@ def test_nspv2_host_is_a_command(example_env) -> None:
         assert script.exists(), f"{script} is not installed: pip install ."
         command = [str(script)]
     else:  # a layout without pip's scripts (the Windows test layout under Wine)
-        command = [sys.executable, "-c", "import sys; from nspv2.cli import host_main; "
-                   "sys.exit(host_main())"]  # fmt: skip
+        command = [sys.executable, "-c", HOST_MAIN]
     done = subprocess.run(
         [*command, "--provider", "not-a-guid"], capture_output=True, text=True, timeout=120
     )
@@ -187,3 +189,57 @@ def test_every_command_has_a_description_and_an_example() -> None:
     for name, sub in commands.choices.items():
         assert sub.description, f"nspv2 {name} has no description"
         assert sub.epilog and sub.epilog.startswith("example: nspv2 "), name
+
+
+BROKEN_GUID = "6d1e0c3a-2b4f-4a58-9c71-0e5f3a9b8d42"
+
+
+def broken_config(folder: Path, *settings: str) -> Path:
+    """A configuration whose one provider's module does not exist (plus [nspv2] settings)."""
+    ini = folder / "broken.ini"
+    host_section = "[nspv2]\nlog_file = none\n" + "".join(f"{s}\n" for s in settings)
+    ini.write_text(f"{host_section}[{{{BROKEN_GUID}}}]\nclass = nspv2_no_such_module:Provider\n")
+    return ini
+
+
+def assert_leads_with_file_guid_and_fix(stderr: str, ini: Path) -> None:
+    first = stderr.splitlines()[0]
+    assert str(ini) in first and BROKEN_GUID in first, stderr
+    assert "cannot import 'nspv2_no_such_module'" in first and "check `class`" in first, stderr
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_serve_configuration_error_and_verbose(
+    verbose: bool, example_env: None, tmp_path: Path
+) -> None:
+    """`nspv2 serve` of a provider whose class cannot be loaded leads with one line naming the
+    file, the GUID and the fix; the traceback comes only with --verbose."""
+    ini = broken_config(tmp_path)
+    done = nspv2_command(
+        "serve", "--config", str(ini), "--lookup", "x.test", *(["--verbose"] if verbose else [])
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert_leads_with_file_guid_and_fix(done.stderr, ini)
+    assert ("Traceback" in done.stderr) == verbose, done.stderr
+    assert ("--verbose" in done.stderr) != verbose, done.stderr
+
+
+@pytest.mark.parametrize("level", ["WARNING", "DEBUG"])
+def test_native_host_configuration_error_and_debug_level(
+    level: str, example_env: None, tmp_path: Path
+) -> None:
+    """nspv2-host (the native host) leads with the same line for a class it cannot load, and
+    shows the traceback only when the configuration's [nspv2] log_level is DEBUG (its
+    --verbose, as docs/troubleshooting.md says)."""
+    ini = broken_config(tmp_path, f"log_level = {level}")
+    done = subprocess.run(
+        [
+            sys.executable, "-c", HOST_MAIN,
+            "--config", str(ini), "--provider", BROKEN_GUID,
+            "--install", "broken", "--namespace", "12", "--lookup", "x.test",
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert_leads_with_file_guid_and_fix(done.stderr.replace("nspv2: ERROR: ", "", 1), ini)
+    assert ("Traceback" in done.stderr) == (level == "DEBUG"), done.stderr

@@ -353,6 +353,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """WSAStartup (inside advertise), advertise every provider, serve until SIGINT/SIGTERM (or
     look the --lookup names up and exit), unadvertise."""
     stop = threading.Event()
+    if args.path:
+        folder = os.path.abspath(args.path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
     if serving.bare(args):  # no arguments: the built-in example
         targets = serving.example_targets()
     else:
@@ -392,7 +396,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     folder = os.path.abspath(args.path)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    entry = config.ProviderConfig(uuid.uuid4(), args.provider, (), "nspv2 check")
+    entry = config.ProviderConfig(uuid.UUID(int=0), args.provider, (), "nspv2 check")
     provider = config.load_class(entry)()
     findings = check.Checker(provider, args.name or [], args.slow_ms).run()
     for line in check.report(findings):
@@ -477,6 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a GUID or package.module:Class (default: every configured provider)",
     )
     p.add_argument("--config", help="the configuration file (default: the usual places)")
+    p.add_argument(
+        "--path", help="a folder to import --provider package.module:Class from (e.g. src)"
+    )
+    registration.add_verbose_argument(p)
     p.add_argument("--lookup", action="append", help="look NAME up after advertising, then exit")
     p.add_argument(
         "--lookup-namespace", type=namespace_arg, default=int(NS_ALL), help="for --lookup"
@@ -504,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="warn when a plain lookup takes longer (default 1 ms)",
     )
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit status 2)")
+    registration.add_verbose_argument(p)
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("new", help="start a provider project: module, tests, pyproject, README")
     p.add_argument("name", help="the project's folder and distribution name, e.g. corp-directory")

@@ -57,6 +57,15 @@ class ProviderConfig:
     python_path: Tuple[str, ...]
     source: str
 
+    @property
+    def label(self) -> str:
+        """How messages name the provider: ``provider {GUID}``, or ``provider module:Class``
+        where the GUID is not known before the class is (the nil GUID: ``--provider``,
+        ``nspv2 check``)."""
+        if self.provider_id.int == 0:
+            return f"provider {self.class_spec}"
+        return f"provider {{{self.provider_id}}}"
+
 
 def user_file() -> Optional[Path]:
     """~/.config/nspv2/providers.ini of the user the process runs as (not of $HOME)."""
@@ -288,10 +297,10 @@ def check_import(entry: ProviderConfig) -> None:
     installation the library runs (its standard library and site-packages) is trusted as
     installed."""
     for folder in entry.python_path:
-        what = f"module folder of provider {{{entry.provider_id}}}"
+        what = f"module folder of {entry.label}"
         check_trusted(Path(folder), what, Path(folder))
         real = Path(os.path.realpath(folder))
-        _guard.folders.setdefault(real, f"module of provider {{{entry.provider_id}}}")
+        _guard.folders.setdefault(real, f"module of {entry.label}")
     if _guard.folders and _guard not in sys.meta_path:
         sys.meta_path.insert(0, _guard)
     installation = _installation()
@@ -301,7 +310,7 @@ def check_import(entry: ProviderConfig) -> None:
             continue
         check_trusted(
             file,
-            f"code of provider {{{entry.provider_id}}} ({module_name})",
+            f"code of {entry.label} ({module_name})",
             _import_root(str(file)) or file.parent,
         )
 
@@ -564,7 +573,7 @@ def load_class(entry: ProviderConfig) -> type[Provider]:
         module = importlib.import_module(module_name.strip())
     except BaseException as exc:  # SystemExit at import too: a host must get a clear error
         raise ConfigError(
-            f"{entry.source}: provider {{{entry.provider_id}}}: cannot import {module_name!r} "
+            f"{entry.source}: {entry.label}: cannot import {module_name!r} "
             f"({type(exc).__name__}: {exc}); check `class` and `path`"
         ) from exc
     cls = module
@@ -572,13 +581,11 @@ def load_class(entry: ProviderConfig) -> type[Provider]:
         cls = getattr(cls, part, None)  # type: ignore[assignment]
         if cls is None:
             raise ConfigError(
-                f"{entry.source}: provider {{{entry.provider_id}}}: {module_name} has no "
-                f"{class_name!r}; check `class`"
+                f"{entry.source}: {entry.label}: {module_name} has no {class_name!r}; check `class`"
             )
     if not isinstance(cls, type) or not issubclass(cls, Provider):
         raise ConfigError(
-            f"{entry.source}: provider {{{entry.provider_id}}}: {entry.class_spec} is not a "
-            f"subclass of nspv2.Provider"
+            f"{entry.source}: {entry.label}: {entry.class_spec} is not a subclass of nspv2.Provider"
         )
     return cls
 
