@@ -189,6 +189,20 @@ def namespace_name(namespace: int) -> str:
         return str(namespace)
 
 
+#: The likely fix `nspv2 lookup` prints for a Winsock error (WSASERVICE_NOT_FOUND's, which
+#: lists the catalog, is built in explain); docs/troubleshooting.md has each of them.
+LOOKUP_HINTS: dict[int, str] = {
+    WSANO_RECOVERY: "the provider failed on this query: its host's log (logger nspv2) has "
+    "the traceback",
+    WSASYSNOTREADY: "the provider library could not start Python: the host's first error "
+    "line says why",
+    WSAEINVAL: "Winsock refused the query: check the name and --namespace",
+    WSATRY_AGAIN: "a host serving this namespace did not answer in time: it may be hung; "
+    "restart its `nspv2 serve`",
+    WSAEINVALIDPROVIDER: "is not an installed provider: `nspv2 list` shows the catalog",
+}
+
+
 def explain(exc: WinsockError, namespace: int, provider: Optional[str]) -> str:
     """One line saying what a lookup's Winsock error means here and the likely fix."""
     asked = f"{namespace_name(namespace)}" + (f", provider {{{provider}}}" if provider else "")
@@ -206,18 +220,10 @@ def explain(exc: WinsockError, namespace: int, provider: Optional[str]) -> str:
             "(or `nspv2 example` for the built-in example), and `nspv2 install` first if it is "
             "not installed"
         )
-    hints: dict[int, str] = {
-        WSANO_RECOVERY: "the provider failed on this query: its host's log (logger nspv2) has "
-        "the traceback",
-        WSASYSNOTREADY: "the provider library could not start Python: the host's first error "
-        "line says why",
-        WSAEINVAL: "Winsock refused the query: check the name and --namespace",
-        WSATRY_AGAIN: "a host serving this namespace did not answer in time: it may be hung; "
-        "restart its `nspv2 serve`",
-        WSAEINVALIDPROVIDER: f"{{{provider}}} is not an installed provider: `nspv2 list` shows "
-        "the catalog",
-    }
-    return f"{exc.strerror} ({code}) in {asked}: " + hints.get(code, "see `nspv2 lookup --help`")
+    hint = LOOKUP_HINTS.get(code, "see `nspv2 lookup --help`")
+    if code == WSAEINVALIDPROVIDER:
+        hint = f"{{{provider}}} {hint}"
+    return f"{exc.strerror} ({code}) in {asked}: {hint}"
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
