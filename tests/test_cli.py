@@ -9,9 +9,11 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +245,37 @@ def test_native_host_configuration_error_and_debug_level(
     assert done.returncode != 0, done.stdout + done.stderr
     assert_leads_with_file_guid_and_fix(done.stderr.replace("nspv2: ERROR: ", "", 1), ini)
     assert ("Traceback" in done.stderr) == (level == "DEBUG"), done.stderr
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32", reason="Windows' Winsock does not say what is advertised"
+)
+def test_not_found_says_what_is_advertised_and_the_command_to_serve(
+    example_env: None, tmp_path: Path
+) -> None:
+    """`nspv2 lookup`'s WSASERVICE_NOT_FOUND line says of each installed provider whether a host
+    advertises it (then it declined the name) or not, with the command that would serve it."""
+    idle = "0b7c4e2a-5d13-4f6e-8a90-3c2d1e5f7a64"
+    install = f"import nspv2, uuid; nspv2.catalog.install(uuid.UUID({idle!r}), 'idle', 12)"
+    subprocess.run([sys.executable, "-c", install], check=True, timeout=120)
+    toml_zone = "nspv2.examples.toml_zone:TomlZoneProvider"
+    err = tmp_path / "serve.err"
+    with err.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "nspv2", "serve", "--provider", toml_zone], stderr=sink
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "stop with Ctrl+C" not in err.read_text():
+            assert server.poll() is None and time.monotonic() < deadline, err.read_text()
+            time.sleep(0.1)
+        done = nspv2_command("lookup", "nobody.zone.test", "--namespace", "NS_DNS")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"idle {{{idle}}} (not advertised: serve it with `nspv2 serve --provider {idle}`)" in (
+        done.stderr
+    )
+    zone = "nspv2 example: TOML zone {8f0c2d6e-7a41-4b59-9e3a-1d5c7b2e4f60}"
+    assert f"{zone} (advertised: it declined the name)" in done.stderr, done.stderr

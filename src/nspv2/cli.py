@@ -203,6 +203,20 @@ LOOKUP_HINTS: dict[int, str] = {
 }
 
 
+def advertised_note(provider_id: uuid.UUID) -> str:
+    """Whether a catalog entry is advertised, and if not the command that would serve it ("" on
+    Windows, where Winsock does not say)."""
+    state = catalog.advertised(provider_id)
+    if state is None:
+        return ""
+    if state:
+        return " (advertised: it declined the name)"
+    serve = (
+        "nspv2 serve" if provider_id in config.BUILTIN else f"nspv2 serve --provider {provider_id}"
+    )
+    return f" (not advertised: serve it with `{serve}`)"
+
+
 def explain(exc: WinsockError, namespace: int, provider: Optional[str]) -> str:
     """One line saying what a lookup's Winsock error means here and the likely fix."""
     asked = f"{namespace_name(namespace)}" + (f", provider {{{provider}}}" if provider else "")
@@ -213,7 +227,9 @@ def explain(exc: WinsockError, namespace: int, provider: Optional[str]) -> str:
             for e in catalog.entries()
             if e.active and (namespace == NS_ALL or e.namespace == namespace)
         ]
-        listing = ", ".join(f"{e.identifier} {{{e.provider_id}}}" for e in installed) or "none"
+        listing = ", ".join(
+            f"{e.identifier} {{{e.provider_id}}}{advertised_note(e.provider_id)}" for e in installed
+        ) or ("none (install one with `nspv2 install --provider package.module:Class`)")
         return (
             f"{exc.strerror}: no provider answered in {asked}; installed and enabled there: "
             f"{listing}. A provider answers only while a host advertises it: run `nspv2 serve` "

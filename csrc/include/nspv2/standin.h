@@ -19,3 +19,5 @@ DWORD WINAPI StandinViolationCount(void);
 INT WINAPI StandinGetViolation(DWORD index, CHAR *buffer, DWORD bufferLength);
 VOID WINAPI StandinResetViolations(void);
 VOID WINAPI StandinSetAsyncTimeout(DWORD milliseconds);
+/* Whether the provider is advertised here or by a host in another process. */
+BOOL WINAPI StandinIsAdvertised(const GUID *guid);
