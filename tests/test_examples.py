@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Iterator, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import dns.message
 import dns.query
@@ -20,6 +20,7 @@ from prerequisites import tool
 from test_concurrency import next_in_thread, raw_begin
 
 import nspv2
+from nspv2 import check
 from nspv2._native import Native
 from nspv2.examples.email_directory import EmailDirectory
 from nspv2.examples.forwarder import ForwardingProvider
@@ -325,3 +326,33 @@ def test_email_directory_refuses_names_it_does_not_serve(nspv2_serve: Any) -> No
         )
         == nspv2.WSASERVICE_NOT_FOUND
     )
+
+
+# -- every example passes nspv2 check ------------------------------------------------------------
+
+
+def assert_conforms(provider: nspv2.Provider, names: List[str]) -> None:
+    findings = check.Checker(provider, names, slow_ms=1000.0).run()
+    failed = [f for f in findings if f.level == "fail"]
+    assert not failed, "\n".join(check.report(findings))
+    assert check.exit_status(findings, strict=False) == 0
+
+
+@pytest.mark.parametrize(
+    ("provider", "names"),
+    [
+        (TomlZoneProvider(), ["www.zone.test", "ftp.zone.test"]),
+        (SlowDirectory(Backend({"alice": "Alice Example"}, delay=0.01)), ["alice@slow.test"]),
+        (EmailDirectory(), []),
+    ],
+    ids=["toml_zone", "slow_backend", "email_directory"],
+)
+def test_examples_pass_nspv2_check(provider: nspv2.Provider, names: List[str]) -> None:
+    """Each example passes nspv2 check's conformance suite with no failure (what an author's
+    provider copied from it starts from)."""
+    assert_conforms(provider, names)
+
+
+def test_forwarder_passes_nspv2_check(dns_server: Tuple[str, int]) -> None:
+    """The forwarder, asking a real DNS server, passes nspv2 check with no failure."""
+    assert_conforms(ForwardingProvider(server=dns_server), ["www.corp.test"])
