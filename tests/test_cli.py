@@ -279,3 +279,14 @@ def test_not_found_says_what_is_advertised_and_the_command_to_serve(
     )
     zone = "nspv2 example: TOML zone {8f0c2d6e-7a41-4b59-9e3a-1d5c7b2e4f60}"
     assert f"{zone} (advertised: it declined the name)" in done.stderr, done.stderr
+
+
+def test_every_lookup_hint_is_given_for_its_code() -> None:
+    """`nspv2 lookup` explains each Winsock code it has a hint for with that hint, in one line
+    naming the code and the namespace asked; a code without one points to --help."""
+    from nspv2 import cli
+
+    for code, hint in cli.LOOKUP_HINTS.items():
+        line = cli.explain(nspv2.WinsockError(code), nspv2.NS_DNS, None)
+        assert hint in line and f"({code}) in NS_DNS" in line and "\n" not in line, line
+    assert "nspv2 lookup --help" in cli.explain(nspv2.WinsockError(10050), nspv2.NS_DNS, None)

@@ -38,8 +38,15 @@ from ._constants import (
     LUP_RETURN_ALL,
     NS_ALL,
     RESULT_IS_ALIAS,
+    WSA_E_CANCELLED,
+    WSA_NOT_ENOUGH_MEMORY,
+    WSAEACCES,
     WSAEINVAL,
     WSAEINVALIDPROVIDER,
+    WSAEOPNOTSUPP,
+    WSAEPROVIDERFAILEDINIT,
+    WSAHOST_NOT_FOUND,
+    WSANO_DATA,
     WSANO_RECOVERY,
     WSASERVICE_NOT_FOUND,
     WSASYSNOTREADY,
@@ -200,6 +207,16 @@ LOOKUP_HINTS: dict[int, str] = {
     WSATRY_AGAIN: "a host serving this namespace did not answer in time: it may be hung; "
     "restart its `nspv2 serve`",
     WSAEINVALIDPROVIDER: "is not an installed provider: `nspv2 list` shows the catalog",
+    WSAHOST_NOT_FOUND: "the provider says the name does not exist: check its spelling",
+    WSANO_DATA: "the name exists but has no data of the kind asked: ask with other --flags",
+    WSAEACCES: "the host serving this namespace runs as another user, and Winsock shows a "
+    "provider only to its own user's processes: run the host as yourself",
+    WSAEPROVIDERFAILEDINIT: "the host could not load the provider's class: its first error line "
+    "names the file and the fix (`nspv2 serve --verbose` adds the traceback)",
+    WSAEOPNOTSUPP: "the provider does not implement this call",
+    WSA_NOT_ENOUGH_MEMORY: "the host ran out of memory or of lookup handles: restart it",
+    WSA_E_CANCELLED: "the lookup ended while it waited: the host withdrew the provider (it "
+    "stopped, or was restarted); ask again",
 }
 
 
