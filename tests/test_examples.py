@@ -4,6 +4,7 @@ client would, through the nspv2 pytest plugin's fixtures (nspv2_serve, nspv2_loo
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pwd
 import socket
@@ -70,10 +71,11 @@ def test_toml_zone_answers_from_its_file(
 
 
 def test_toml_zone_reloads_when_the_file_changes(
-    tmp_path: Path, nspv2_serve: Any, nspv2_lookup: Any
+    tmp_path: Path, nspv2_serve: Any, nspv2_lookup: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An edit of the zone file is answered by the next lookup (the file's stat is compared on
-    every lookup), and a file that stops parsing leaves the last good zone answering."""
+    every lookup), and a file that stops parsing leaves the last good zone answering, logged
+    once naming the file."""
     zone = tmp_path / "zone.toml"
     zone.write_text(ZONE)
     provider = TomlZoneProvider(zone)
@@ -91,8 +93,11 @@ def test_toml_zone_reloads_when_the_file_changes(
     assert provider.reloads == 2
 
     zone.write_text("[hosts\nbroken")
-    assert nspv2_lookup("new.zone.test")[0].addresses[0].remote == ("192.0.2.99", 0)
+    with caplog.at_level(logging.ERROR, logger="nspv2.examples.toml_zone"):
+        for _ in range(3):
+            assert nspv2_lookup("new.zone.test")[0].addresses[0].remote == ("192.0.2.99", 0)
     assert provider.reloads == 2
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [str(zone)]  # said once
 
 
 @pytest.mark.parametrize(

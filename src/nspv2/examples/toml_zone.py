@@ -102,33 +102,33 @@ class TomlZoneProvider(nspv2.Provider):
     def __init__(self, zone_file: Optional[Path] = None) -> None:
         self.zone_file = Path(zone_file) if zone_file is not None else ZONE_FILE
         self.lock = threading.Lock()
-        self.signature: Optional[Tuple[int, int, int]] = None
+        #: The file's (mtime, size, inode) when last examined; a change means read it again.
+        self.seen: Optional[Tuple[int, int, int]] = (-1, -1, -1)
         self.hosts: Dict[str, Host] = {}
         self.reloads = 0  # how many times the file was read (for the curious, and the tests)
         self.refresh()
-        if self.signature is None:  # a first read that failed: say so now, not at lookup
+        if self.reloads == 0:  # a first read that failed: say so now, not at lookup
             raise ValueError(f"{self.zone_file}: the zone could not be read; see the log")
 
     def refresh(self) -> None:
-        """Reads the file again if it changed; keeps the last good zone if it cannot."""
+        """Reads the file again if it changed; keeps the last good zone if it cannot (and says
+        so once per change, not on every lookup)."""
         try:
-            signature = _signature(self.zone_file)
-        except OSError as exc:
-            log.error(
-                "%s: cannot read the zone (%s); answering from the last one", self.zone_file, exc
-            )
-            return
-        if signature == self.signature:
+            signature: Optional[Tuple[int, int, int]] = _signature(self.zone_file)
+        except OSError:
+            signature = None  # gone or unreadable: read_text below says why
+        if signature == self.seen:
             return
         with self.lock:
-            if signature == self.signature:
+            if signature == self.seen:
                 return
+            self.seen = signature
             try:
                 hosts = parse_zone(self.zone_file.read_text(encoding="utf-8"), str(self.zone_file))
             except (OSError, ValueError) as exc:
                 log.error("%s; answering from the last good zone", exc)
                 return
-            self.hosts, self.signature = hosts, signature
+            self.hosts = hosts
             self.reloads += 1
 
     def lookup(
