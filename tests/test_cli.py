@@ -290,3 +290,35 @@ def test_every_lookup_hint_is_given_for_its_code() -> None:
         line = cli.explain(nspv2.WinsockError(code), nspv2.NS_DNS, None)
         assert hint in line and f"({code}) in NS_DNS" in line and "\n" not in line, line
     assert "nspv2 lookup --help" in cli.explain(nspv2.WinsockError(10050), nspv2.NS_DNS, None)
+
+
+FAILING_INIT = """
+import uuid
+import nspv2
+
+
+class Provider(nspv2.Provider):
+    provider_id = uuid.UUID("2f4e6a8c-0b1d-4e3f-9a5c-7d8e9f0a1b2c")
+
+    def __init__(self):
+        raise RuntimeError("no back end")
+"""
+
+
+@pytest.mark.parametrize("command", ["serve", "check"])
+def test_provider_whose_init_fails_is_one_line(
+    command: str, example_env: None, tmp_path: Path
+) -> None:
+    """A class named on the command line whose __init__ raises gives one line naming it, the
+    error and the fix (nspv2 serve and nspv2 check), not a traceback."""
+    (tmp_path / "failing_init.py").write_text(FAILING_INIT)
+    arguments = ["--path", str(tmp_path)]
+    if command == "serve":
+        done = nspv2_command("serve", "--provider", "failing_init:Provider", *arguments)
+    else:
+        done = nspv2_command("check", "failing_init:Provider", *arguments)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    first = done.stderr.splitlines()[0]
+    assert "cannot create failing_init:Provider (RuntimeError: no back end)" in first, first
+    assert "its __init__ must succeed without arguments" in first, first

@@ -381,7 +381,7 @@ def _serve_targets(args: argparse.Namespace) -> List[tuple[uuid.UUID, Provider]]
         if ":" in text:
             spec = registration.spec_from_string(text)
             entry = config.ProviderConfig(spec.provider_id, text, (), "--provider")
-            targets.append((spec.provider_id, config.load_class(entry)()))
+            targets.append((spec.provider_id, config.create(entry)))
         else:
             guid = uuid.UUID(text.strip("{}"))
             targets.append((guid, config.load_provider(guid, args.config)))
@@ -436,7 +436,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if folder not in sys.path:
         sys.path.insert(0, folder)
     entry = config.ProviderConfig(uuid.UUID(int=0), args.provider, (), "nspv2 check")
-    provider = config.load_class(entry)()
+    provider = config.create(entry)
     findings = check.Checker(provider, args.name or [], args.slow_ms).run()
     for line in check.report(findings):
         print(line)

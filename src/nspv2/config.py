@@ -590,14 +590,19 @@ def load_class(entry: ProviderConfig) -> type[Provider]:
     return cls
 
 
-def load_provider(guid: uuid.UUID, config_file: Optional[str] = None) -> Provider:
-    """An instance of the class configured for ``guid``."""
-    entry = find(guid, config_file)
+def create(entry: ProviderConfig) -> Provider:
+    """An instance of the entry's class (imported by :func:`load_class`); ConfigError naming
+    the entry, the class and the fix if its ``__init__`` fails."""
     cls = load_class(entry)
     try:
         return cls()
     except BaseException as exc:
         raise ConfigError(
-            f"{entry.source}: provider {{{guid}}}: cannot create {entry.class_spec} "
+            f"{entry.source}: {entry.label}: cannot create {entry.class_spec} "
             f"({type(exc).__name__}: {exc}); its __init__ must succeed without arguments"
         ) from exc
+
+
+def load_provider(guid: uuid.UUID, config_file: Optional[str] = None) -> Provider:
+    """An instance of the class configured for ``guid``."""
+    return create(find(guid, config_file))
