@@ -9,9 +9,11 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,9 @@ import pytest
 
 import nspv2
 from nspv2 import _native
+
+#: nspv2-host through its entry point (a console script or not, as pip laid it out).
+HOST_MAIN = "import sys; from nspv2.cli import host_main; sys.exit(host_main())"
 
 
 def nspv2_command(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -169,8 +174,7 @@ def test_nspv2_host_is_a_command(example_env) -> None:
         assert script.exists(), f"{script} is not installed: pip install ."
         command = [str(script)]
     else:  # a layout without pip's scripts (the Windows test layout under Wine)
-        command = [sys.executable, "-c", "import sys; from nspv2.cli import host_main; "
-                   "sys.exit(host_main())"]  # fmt: skip
+        command = [sys.executable, "-c", HOST_MAIN]
     done = subprocess.run(
         [*command, "--provider", "not-a-guid"], capture_output=True, text=True, timeout=120
     )
@@ -187,3 +191,134 @@ def test_every_command_has_a_description_and_an_example() -> None:
     for name, sub in commands.choices.items():
         assert sub.description, f"nspv2 {name} has no description"
         assert sub.epilog and sub.epilog.startswith("example: nspv2 "), name
+
+
+BROKEN_GUID = "6d1e0c3a-2b4f-4a58-9c71-0e5f3a9b8d42"
+
+
+def broken_config(folder: Path, *settings: str) -> Path:
+    """A configuration whose one provider's module does not exist (plus [nspv2] settings)."""
+    ini = folder / "broken.ini"
+    host_section = "[nspv2]\nlog_file = none\n" + "".join(f"{s}\n" for s in settings)
+    ini.write_text(f"{host_section}[{{{BROKEN_GUID}}}]\nclass = nspv2_no_such_module:Provider\n")
+    return ini
+
+
+def assert_leads_with_file_guid_and_fix(stderr: str, ini: Path) -> None:
+    first = stderr.splitlines()[0]
+    assert str(ini) in first and BROKEN_GUID in first, stderr
+    assert "cannot import 'nspv2_no_such_module'" in first and "check `class`" in first, stderr
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_serve_configuration_error_and_verbose(
+    verbose: bool, example_env: None, tmp_path: Path
+) -> None:
+    """`nspv2 serve` of a provider whose class cannot be loaded leads with one line naming the
+    file, the GUID and the fix; the traceback comes only with --verbose."""
+    ini = broken_config(tmp_path)
+    done = nspv2_command(
+        "serve", "--config", str(ini), "--lookup", "x.test", *(["--verbose"] if verbose else [])
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert_leads_with_file_guid_and_fix(done.stderr, ini)
+    assert ("Traceback" in done.stderr) == verbose, done.stderr
+    assert ("--verbose" in done.stderr) != verbose, done.stderr
+
+
+@pytest.mark.parametrize("level", ["WARNING", "DEBUG"])
+def test_native_host_configuration_error_and_debug_level(
+    level: str, example_env: None, tmp_path: Path
+) -> None:
+    """nspv2-host (the native host) leads with the same line for a class it cannot load, and
+    shows the traceback only when the configuration's [nspv2] log_level is DEBUG (its
+    --verbose, as docs/troubleshooting.md says)."""
+    ini = broken_config(tmp_path, f"log_level = {level}")
+    done = subprocess.run(
+        [
+            sys.executable, "-c", HOST_MAIN,
+            "--config", str(ini), "--provider", BROKEN_GUID,
+            "--install", "broken", "--namespace", "12", "--lookup", "x.test",
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert_leads_with_file_guid_and_fix(done.stderr.replace("nspv2: ERROR: ", "", 1), ini)
+    assert ("Traceback" in done.stderr) == (level == "DEBUG"), done.stderr
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32", reason="Windows' Winsock does not say what is advertised"
+)
+def test_not_found_says_what_is_advertised_and_the_command_to_serve(
+    example_env: None, tmp_path: Path
+) -> None:
+    """`nspv2 lookup`'s WSASERVICE_NOT_FOUND line says of each installed provider whether a host
+    advertises it (then it declined the name) or not, with the command that would serve it."""
+    idle = "0b7c4e2a-5d13-4f6e-8a90-3c2d1e5f7a64"
+    install = f"import nspv2, uuid; nspv2.catalog.install(uuid.UUID({idle!r}), 'idle', 12)"
+    subprocess.run([sys.executable, "-c", install], check=True, timeout=120)
+    toml_zone = "nspv2.examples.toml_zone:TomlZoneProvider"
+    err = tmp_path / "serve.err"
+    with err.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "nspv2", "serve", "--provider", toml_zone], stderr=sink
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "stop with Ctrl+C" not in err.read_text():
+            assert server.poll() is None and time.monotonic() < deadline, err.read_text()
+            time.sleep(0.1)
+        done = nspv2_command("lookup", "nobody.zone.test", "--namespace", "NS_DNS")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"idle {{{idle}}} (not advertised: serve it with `nspv2 serve --provider {idle}`)" in (
+        done.stderr
+    )
+    zone = "nspv2 example: TOML zone {8f0c2d6e-7a41-4b59-9e3a-1d5c7b2e4f60}"
+    assert f"{zone} (advertised: it declined the name)" in done.stderr, done.stderr
+
+
+def test_every_lookup_hint_is_given_for_its_code() -> None:
+    """`nspv2 lookup` explains each Winsock code it has a hint for with that hint, in one line
+    naming the code and the namespace asked; a code without one points to --help."""
+    from nspv2 import cli
+
+    for code, hint in cli.LOOKUP_HINTS.items():
+        line = cli.explain(nspv2.WinsockError(code), nspv2.NS_DNS, None)
+        assert hint in line and f"({code}) in NS_DNS" in line and "\n" not in line, line
+    assert "nspv2 lookup --help" in cli.explain(nspv2.WinsockError(10050), nspv2.NS_DNS, None)
+
+
+FAILING_INIT = """
+import uuid
+import nspv2
+
+
+class Provider(nspv2.Provider):
+    provider_id = uuid.UUID("2f4e6a8c-0b1d-4e3f-9a5c-7d8e9f0a1b2c")
+
+    def __init__(self):
+        raise RuntimeError("no back end")
+"""
+
+
+@pytest.mark.parametrize("command", ["serve", "check"])
+def test_provider_whose_init_fails_is_one_line(
+    command: str, example_env: None, tmp_path: Path
+) -> None:
+    """A class named on the command line whose __init__ raises gives one line naming it, the
+    error and the fix (nspv2 serve and nspv2 check), not a traceback."""
+    (tmp_path / "failing_init.py").write_text(FAILING_INIT)
+    arguments = ["--path", str(tmp_path)]
+    if command == "serve":
+        done = nspv2_command("serve", "--provider", "failing_init:Provider", *arguments)
+    else:
+        done = nspv2_command("check", "failing_init:Provider", *arguments)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    first = done.stderr.splitlines()[0]
+    assert "cannot create failing_init:Provider (RuntimeError: no back end)" in first, first
+    assert "its __init__ must succeed without arguments" in first, first

@@ -64,10 +64,11 @@ def test_thousand_async_lookups_in_flight_all_complete(serve: Serve) -> None:
     assert provider.arrived == IN_FLIGHT
 
 
-def raw_begin(native: Native, name: str) -> Any:
+def raw_begin(native: Native, name: str, namespace: int = nspv2.NS_DNS) -> Any:
+    """WSALookupServiceBeginW for ``name`` in ``namespace``; returns the lookup handle."""
     ffi = native.ffi
     qs, _keep = Marshal(ffi).build(
-        nspv2.QuerySet(instance_name=name, namespace=nspv2.NS_DNS),
+        nspv2.QuerySet(instance_name=name, namespace=namespace),
         "WSAQUERYSETW",
         service_class=nspv2.SVCID_HOSTNAME,
     )
@@ -77,6 +78,8 @@ def raw_begin(native: Native, name: str) -> Any:
 
 
 def next_in_thread(native: Native, handle: Any) -> tuple[list[int], threading.Thread]:
+    """WSALookupServiceNextW on a thread of its own: its outcome (0 or the error) lands in the
+    list once it returns."""
     outcome: list[int] = []
 
     def run() -> None:

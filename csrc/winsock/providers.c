@@ -86,6 +86,18 @@ struct provider *provider_by_guid(const GUID *guid)
     return NULL;
 }
 
+/* Not a ws2_32 function (Windows does not say): whether a provider is advertised, by this process
+ * or by a host in another, for `nspv2 lookup`'s explanation of WSASERVICE_NOT_FOUND. */
+STANDIN_EXPORT BOOL WINAPI StandinIsAdvertised(const GUID *guid)
+{
+    if (guid == NULL)
+        return 0;
+    standin_lock();
+    bool here = provider_by_guid(guid) != NULL;
+    standin_unlock();
+    return here || remote_published(guid);
+}
+
 struct provider *provider_by_serial(uint64_t serial)
 {
     for (struct provider *p = g_providers; p; p = p->next)

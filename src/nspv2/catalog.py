@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, List, Union
+from typing import Any, List, Optional, Union
 
 from ._constants import NO_ERROR, SOCKET_ERROR, WSAEFAULT
 from ._native import load
@@ -76,6 +76,17 @@ def enable(provider_id: GuidLike, enabled: bool = True) -> None:
         rc = native.winsock.WSCEnableNSProvider(native.guid(provider_id), int(enabled))
         if rc == SOCKET_ERROR:
             raise WinsockError(native.winsock.WSAGetLastError())
+
+
+def advertised(provider_id: uuid.UUID) -> Optional[bool]:
+    """Whether a host advertises the provider now, in this process or another; None where
+    Winsock does not say (Windows: only the stand-in answers this)."""
+    native = load()
+    try:
+        is_advertised = native.winsock.StandinIsAdvertised
+    except AttributeError:
+        return None
+    return bool(is_advertised(native.guid(provider_id)))
 
 
 def entries() -> List[CatalogEntry]:

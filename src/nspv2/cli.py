@@ -38,8 +38,15 @@ from ._constants import (
     LUP_RETURN_ALL,
     NS_ALL,
     RESULT_IS_ALIAS,
+    WSA_E_CANCELLED,
+    WSA_NOT_ENOUGH_MEMORY,
+    WSAEACCES,
     WSAEINVAL,
     WSAEINVALIDPROVIDER,
+    WSAEOPNOTSUPP,
+    WSAEPROVIDERFAILEDINIT,
+    WSAHOST_NOT_FOUND,
+    WSANO_DATA,
     WSANO_RECOVERY,
     WSASERVICE_NOT_FOUND,
     WSASYSNOTREADY,
@@ -189,6 +196,44 @@ def namespace_name(namespace: int) -> str:
         return str(namespace)
 
 
+#: The likely fix `nspv2 lookup` prints for a Winsock error (WSASERVICE_NOT_FOUND's, which
+#: lists the catalog, is built in explain); docs/troubleshooting.md has each of them.
+LOOKUP_HINTS: dict[int, str] = {
+    WSANO_RECOVERY: "the provider failed on this query: its host's log (logger nspv2) has "
+    "the traceback",
+    WSASYSNOTREADY: "the provider library could not start Python: the host's first error "
+    "line says why",
+    WSAEINVAL: "Winsock refused the query: check the name and --namespace",
+    WSATRY_AGAIN: "a host serving this namespace did not answer in time: it may be hung; "
+    "restart its `nspv2 serve`",
+    WSAEINVALIDPROVIDER: "is not an installed provider: `nspv2 list` shows the catalog",
+    WSAHOST_NOT_FOUND: "the provider says the name does not exist: check its spelling",
+    WSANO_DATA: "the name exists but has no data of the kind asked: ask with other --flags",
+    WSAEACCES: "the host serving this namespace runs as another user, and Winsock shows a "
+    "provider only to its own user's processes: run the host as yourself",
+    WSAEPROVIDERFAILEDINIT: "the host could not load the provider's class: its first error line "
+    "names the file and the fix (`nspv2 serve --verbose` adds the traceback)",
+    WSAEOPNOTSUPP: "the provider does not implement this call",
+    WSA_NOT_ENOUGH_MEMORY: "the host ran out of memory or of lookup handles: restart it",
+    WSA_E_CANCELLED: "the lookup ended while it waited: the host withdrew the provider (it "
+    "stopped, or was restarted); ask again",
+}
+
+
+def advertised_note(provider_id: uuid.UUID) -> str:
+    """Whether a catalog entry is advertised, and if not the command that would serve it ("" on
+    Windows, where Winsock does not say)."""
+    state = catalog.advertised(provider_id)
+    if state is None:
+        return ""
+    if state:
+        return " (advertised: it declined the name)"
+    serve = (
+        "nspv2 serve" if provider_id in config.BUILTIN else f"nspv2 serve --provider {provider_id}"
+    )
+    return f" (not advertised: serve it with `{serve}`)"
+
+
 def explain(exc: WinsockError, namespace: int, provider: Optional[str]) -> str:
     """One line saying what a lookup's Winsock error means here and the likely fix."""
     asked = f"{namespace_name(namespace)}" + (f", provider {{{provider}}}" if provider else "")
@@ -199,25 +244,19 @@ def explain(exc: WinsockError, namespace: int, provider: Optional[str]) -> str:
             for e in catalog.entries()
             if e.active and (namespace == NS_ALL or e.namespace == namespace)
         ]
-        listing = ", ".join(f"{e.identifier} {{{e.provider_id}}}" for e in installed) or "none"
+        listing = ", ".join(
+            f"{e.identifier} {{{e.provider_id}}}{advertised_note(e.provider_id)}" for e in installed
+        ) or ("none (install one with `nspv2 install --provider package.module:Class`)")
         return (
             f"{exc.strerror}: no provider answered in {asked}; installed and enabled there: "
             f"{listing}. A provider answers only while a host advertises it: run `nspv2 serve` "
             "(or `nspv2 example` for the built-in example), and `nspv2 install` first if it is "
             "not installed"
         )
-    hints: dict[int, str] = {
-        WSANO_RECOVERY: "the provider failed on this query: its host's log (logger nspv2) has "
-        "the traceback",
-        WSASYSNOTREADY: "the provider library could not start Python: the host's first error "
-        "line says why",
-        WSAEINVAL: "Winsock refused the query: check the name and --namespace",
-        WSATRY_AGAIN: "a host serving this namespace did not answer in time: it may be hung; "
-        "restart its `nspv2 serve`",
-        WSAEINVALIDPROVIDER: f"{{{provider}}} is not an installed provider: `nspv2 list` shows "
-        "the catalog",
-    }
-    return f"{exc.strerror} ({code}) in {asked}: " + hints.get(code, "see `nspv2 lookup --help`")
+    hint = LOOKUP_HINTS.get(code, "see `nspv2 lookup --help`")
+    if code == WSAEINVALIDPROVIDER:
+        hint = f"{{{provider}}} {hint}"
+    return f"{exc.strerror} ({code}) in {asked}: {hint}"
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
@@ -342,7 +381,7 @@ def _serve_targets(args: argparse.Namespace) -> List[tuple[uuid.UUID, Provider]]
         if ":" in text:
             spec = registration.spec_from_string(text)
             entry = config.ProviderConfig(spec.provider_id, text, (), "--provider")
-            targets.append((spec.provider_id, config.load_class(entry)()))
+            targets.append((spec.provider_id, config.create(entry)))
         else:
             guid = uuid.UUID(text.strip("{}"))
             targets.append((guid, config.load_provider(guid, args.config)))
@@ -353,6 +392,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """WSAStartup (inside advertise), advertise every provider, serve until SIGINT/SIGTERM (or
     look the --lookup names up and exit), unadvertise."""
     stop = threading.Event()
+    if args.path:
+        folder = os.path.abspath(args.path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
     if serving.bare(args):  # no arguments: the built-in example
         targets = serving.example_targets()
     else:
@@ -392,8 +435,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     folder = os.path.abspath(args.path)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    entry = config.ProviderConfig(uuid.uuid4(), args.provider, (), "nspv2 check")
-    provider = config.load_class(entry)()
+    entry = config.ProviderConfig(uuid.UUID(int=0), args.provider, (), "nspv2 check")
+    provider = config.create(entry)
     findings = check.Checker(provider, args.name or [], args.slow_ms).run()
     for line in check.report(findings):
         print(line)
@@ -477,6 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a GUID or package.module:Class (default: every configured provider)",
     )
     p.add_argument("--config", help="the configuration file (default: the usual places)")
+    p.add_argument(
+        "--path", help="a folder to import --provider package.module:Class from (e.g. src)"
+    )
+    registration.add_verbose_argument(p)
     p.add_argument("--lookup", action="append", help="look NAME up after advertising, then exit")
     p.add_argument(
         "--lookup-namespace", type=namespace_arg, default=int(NS_ALL), help="for --lookup"
@@ -504,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="warn when a plain lookup takes longer (default 1 ms)",
     )
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit status 2)")
+    registration.add_verbose_argument(p)
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("new", help="start a provider project: module, tests, pyproject, README")
     p.add_argument("name", help="the project's folder and distribution name, e.g. corp-directory")

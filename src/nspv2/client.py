@@ -100,7 +100,8 @@ def lookup(
     Returns every result; raises :class:`WinsockError` with Winsock's code when the lookup fails
     (``WSASERVICE_NOT_FOUND`` when no provider knows the name). ``query`` gives further
     restrictions; ``name``, ``namespace`` and ``provider_id`` override its fields.
-    ``service_class`` is the query's lpServiceClassId (:data:`SERVICE_CLASS` says why that one).
+    ``service_class`` is the query's lpServiceClassId (``nspv2.client.SERVICE_CLASS`` says
+    why that one).
     """
     restrictions = _restrictions(name, namespace, provider_id, query)
     with winsock_session() as native:

@@ -73,6 +73,15 @@ def parse_domains(text: str, where: str) -> Tuple[str, ...]:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{exc}; write `domains = corp.example, corp.test`") from None
 
+    @property
+    def label(self) -> str:
+        """How messages name the provider: ``provider {GUID}``, or ``provider module:Class``
+        where the GUID is not known before the class is (the nil GUID: ``--provider``,
+        ``nspv2 check``)."""
+        if self.provider_id.int == 0:
+            return f"provider {self.class_spec}"
+        return f"provider {{{self.provider_id}}}"
+
 
 def user_file() -> Optional[Path]:
     """~/.config/nspv2/providers.ini of the user the process runs as (not of $HOME)."""
@@ -304,10 +313,10 @@ def check_import(entry: ProviderConfig) -> None:
     installation the library runs (its standard library and site-packages) is trusted as
     installed."""
     for folder in entry.python_path:
-        what = f"module folder of provider {{{entry.provider_id}}}"
+        what = f"module folder of {entry.label}"
         check_trusted(Path(folder), what, Path(folder))
         real = Path(os.path.realpath(folder))
-        _guard.folders.setdefault(real, f"module of provider {{{entry.provider_id}}}")
+        _guard.folders.setdefault(real, f"module of {entry.label}")
     if _guard.folders and _guard not in sys.meta_path:
         sys.meta_path.insert(0, _guard)
     installation = _installation()
@@ -317,7 +326,7 @@ def check_import(entry: ProviderConfig) -> None:
             continue
         check_trusted(
             file,
-            f"code of provider {{{entry.provider_id}}} ({module_name})",
+            f"code of {entry.label} ({module_name})",
             _import_root(str(file)) or file.parent,
         )
 
@@ -593,7 +602,7 @@ def load_class(entry: ProviderConfig) -> type[Provider]:
         module = importlib.import_module(module_name.strip())
     except BaseException as exc:  # SystemExit at import too: a host must get a clear error
         raise ConfigError(
-            f"{entry.source}: provider {{{entry.provider_id}}}: cannot import {module_name!r} "
+            f"{entry.source}: {entry.label}: cannot import {module_name!r} "
             f"({type(exc).__name__}: {exc}); check `class` and `path`"
         ) from exc
     cls = module
@@ -601,26 +610,24 @@ def load_class(entry: ProviderConfig) -> type[Provider]:
         cls = getattr(cls, part, None)  # type: ignore[assignment]
         if cls is None:
             raise ConfigError(
-                f"{entry.source}: provider {{{entry.provider_id}}}: {module_name} has no "
-                f"{class_name!r}; check `class`"
+                f"{entry.source}: {entry.label}: {module_name} has no {class_name!r}; check `class`"
             )
     if not isinstance(cls, type) or not issubclass(cls, Provider):
         raise ConfigError(
-            f"{entry.source}: provider {{{entry.provider_id}}}: {entry.class_spec} is not a "
-            f"subclass of nspv2.Provider"
+            f"{entry.source}: {entry.label}: {entry.class_spec} is not a subclass of nspv2.Provider"
         )
     return cls
 
 
-def load_provider(guid: uuid.UUID, config_file: Optional[str] = None) -> Provider:
-    """An instance of the class configured for ``guid``."""
-    entry = find(guid, config_file)
+def create(entry: ProviderConfig) -> Provider:
+    """An instance of the entry's class (imported by :func:`load_class`); ConfigError naming
+    the entry, the class and the fix if its ``__init__`` fails."""
     cls = load_class(entry)
     try:
         provider = cls()
     except BaseException as exc:
         raise ConfigError(
-            f"{entry.source}: provider {{{guid}}}: cannot create {entry.class_spec} "
+            f"{entry.source}: {entry.label}: cannot create {entry.class_spec} "
             f"({type(exc).__name__}: {exc}); its __init__ must succeed without arguments"
         ) from exc
     if entry.domains is not None:
@@ -628,7 +635,12 @@ def load_provider(guid: uuid.UUID, config_file: Optional[str] = None) -> Provide
             provider.domains = entry.domains  # the configuration's, over the class's
         except AttributeError as exc:
             raise ConfigError(
-                f"{entry.source}: provider {{{guid}}}: `domains` is configured, but "
+                f"{entry.source}: {entry.label}: `domains` is configured, but "
                 f"{entry.class_spec} instances cannot take it ({exc})"
             ) from exc
     return provider
+
+
+def load_provider(guid: uuid.UUID, config_file: Optional[str] = None) -> Provider:
+    """An instance of the class configured for ``guid``."""
+    return create(find(guid, config_file))

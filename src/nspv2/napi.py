@@ -117,6 +117,7 @@ class InstallationBlob:
         return cls(parsed, bool(wildcard))
 
     def pack(self) -> bytes:
+        """The blob's bytes, as WSCInstallNameSpaceEx takes them (``provider_specific``)."""
         header, description = _layout(HEADER), _layout(DESCRIPTION)
         parts: List[bytes] = []
         at = header.packer.size

@@ -58,6 +58,7 @@ import stat
 import struct
 import sys
 import tempfile
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -869,6 +870,13 @@ def build_parser(
     return _add_verbs(parser, sub, with_class)
 
 
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    """``--verbose``: an error's traceback after its one-line explanation."""
+    parser.add_argument(
+        "--verbose", action="store_true", help="on an error, also print its traceback"
+    )
+
+
 def _add_verbs(
     parser: argparse.ArgumentParser, sub: Any, with_class: bool
 ) -> argparse.ArgumentParser:
@@ -880,6 +888,7 @@ def _add_verbs(
         ("disable", "WSCEnableNSProvider(FALSE)"),
     ):
         p = sub.add_parser(verb, help=text)
+        add_verbose_argument(p)
         add_spec_arguments(p, with_class)
         add_location_arguments(p)
         if verb in ("install", "reinstall"):
@@ -959,16 +968,18 @@ def handle_command_line(
 
 
 def run(args: argparse.Namespace, cls: Optional[type] = None) -> int:
-    """Runs a parsed verb, turning registration and Winsock errors into one line on stderr."""
+    """Runs a parsed verb, turning registration, configuration and Winsock errors into one line
+    on stderr (the file, the GUID and the fix); ``--verbose`` adds the traceback after it."""
     try:
         code: int = args.run(args, cls) if cls is not None else args.run(args)
-    except RegistrationError as exc:
-        print(f"nspv2: {exc}", file=sys.stderr)
-        return 1
-    except config.ConfigError as exc:
-        print(f"nspv2: {exc}", file=sys.stderr)
-        return 1
-    except WinsockError as exc:
-        print(f"nspv2: Winsock error: {exc.strerror} ({exc.code})", file=sys.stderr)
+    except (RegistrationError, config.ConfigError, WinsockError) as exc:
+        if isinstance(exc, WinsockError):
+            print(f"nspv2: Winsock error: {exc.strerror} ({exc.code})", file=sys.stderr)
+        else:
+            print(f"nspv2: {exc}", file=sys.stderr)
+        if getattr(args, "verbose", False):
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        elif hasattr(args, "verbose"):
+            print("nspv2: run again with --verbose for the traceback", file=sys.stderr)
         return 1
     return code

@@ -1,7 +1,7 @@
 """``nspv2 new NAME``: a provider project to start from.
 
 It writes a folder NAME with a pyproject.toml that builds the author's wheel depending on
-nspv2, the provider module (a generator answering names from a table), tests using the nspv2
+nspv2, the provider module (a plain lookup answering names from a table), tests using the nspv2
 pytest plugin (they pass as generated: ``cd NAME && pytest``), and a README with the install,
 serve and register steps.
 """
@@ -43,7 +43,7 @@ MODULE = '''\
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import List
 
 import nspv2
 
@@ -66,16 +66,18 @@ class Provider(nspv2.Provider):
 
     def lookup(
         self, query: nspv2.QuerySet, flags: nspv2.LookupFlags, session: nspv2.Session
-    ) -> Iterator[nspv2.QuerySet]:
+    ) -> List[nspv2.QuerySet]:
         entry = NAMES.get((query.instance_name or "").lower())
         if entry is None:
             raise nspv2.WinsockError(nspv2.WSASERVICE_NOT_FOUND)
         address, comment = entry
-        yield nspv2.QuerySet(
-            instance_name=query.instance_name,
-            comment=comment,
-            addresses=(nspv2.CsAddr(remote=(address, 25)),),
-        )
+        return [
+            nspv2.QuerySet(
+                instance_name=query.instance_name,
+                comment=comment,
+                addresses=(nspv2.CsAddr(remote=(address, 25)),),
+            )
+        ]
 '''
 
 TESTS = '''\

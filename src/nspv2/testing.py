@@ -89,20 +89,22 @@ def nspv2_serve(nspv2_served: Served) -> Iterator[Callable[..., uuid.UUID]]:
     assert not broken, "the provider broke the Winsock contract:\n" + "\n".join(broken)
 
 
-class _Lookup:
-    """nspv2.lookup in the namespace of the last provider served."""
+class Lookup:
+    """What the ``nspv2_lookup`` fixture gives: :func:`nspv2.lookup` in the namespace of the
+    last provider served; ``raw`` is the provider library and the stand-in through cffi."""
 
     def __init__(self, served: Served) -> None:
         self.served = served
         self.raw: Native = load()
 
     def __call__(self, name: str, namespace: Optional[int] = None, **kwargs: Any) -> List[QuerySet]:
+        """The results of looking ``name`` up (``kwargs`` as for :func:`nspv2.lookup`)."""
         space = namespace if namespace is not None else self.served.namespace or 0
         return lookup(name, namespace=space, **kwargs)
 
 
 @pytest.fixture
-def nspv2_lookup(nspv2_served: Served) -> _Lookup:
+def nspv2_lookup(nspv2_served: Served) -> Lookup:
     """``lookup(name, namespace=None, **kwargs)``: WSALookupServiceBegin/Next/End through the
     stand-in, in the namespace of the last provider served unless one is given."""
-    return _Lookup(nspv2_served)
+    return Lookup(nspv2_served)

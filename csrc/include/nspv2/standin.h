@@ -26,3 +26,5 @@ VOID WINAPI StandinSetAsyncTimeout(DWORD milliseconds);
  * libnss_nspv2 declines other names without connecting; withdrawing removes the file. A no-op
  * on Windows. */
 INT WINAPI StandinPublishDomains(const GUID *guid, const CHAR *text);
+/* Whether the provider is advertised here or by a host in another process. */
+BOOL WINAPI StandinIsAdvertised(const GUID *guid);
