@@ -64,15 +64,6 @@ class ProviderConfig:
     #: The configured ``domains`` (normalized), or None to keep the class's.
     domains: Optional[Tuple[str, ...]] = None
 
-
-def parse_domains(text: str, where: str) -> Tuple[str, ...]:
-    """A configured ``domains`` value (names separated by commas or spaces), normalized;
-    ConfigError naming ``where`` for a name that is not a domain."""
-    try:
-        return domains.normalize(text.replace(",", " ").split(), f"{where} domains")
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{exc}; write `domains = corp.example, corp.test`") from None
-
     @property
     def label(self) -> str:
         """How messages name the provider: ``provider {GUID}``, or ``provider module:Class``
@@ -81,6 +72,15 @@ def parse_domains(text: str, where: str) -> Tuple[str, ...]:
         if self.provider_id.int == 0:
             return f"provider {self.class_spec}"
         return f"provider {{{self.provider_id}}}"
+
+
+def parse_domains(text: str, where: str) -> Tuple[str, ...]:
+    """A configured ``domains`` value (names separated by commas or spaces), normalized;
+    ConfigError naming ``where`` for a name that is not a domain."""
+    try:
+        return domains.normalize(text.replace(",", " ").split(), f"{where} domains")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{exc}; write `domains = corp.example, corp.test`") from None
 
 
 def user_file() -> Optional[Path]:
