@@ -822,6 +822,20 @@ def test_config_guid_not_configured(cfg: Any, provider_id: uuid.UUID) -> None:
     )
 
 
+def test_log_level_names_only(native: Native) -> None:
+    """NSPv2SetLogLevel takes Python's level names in any case and NULL (back to the
+    configuration's); anything else is SOCKET_ERROR with WSAEINVAL."""
+    try:
+        for name in (b"DEBUG", b"debug", b"Warning", b"CRITICAL"):
+            assert native.provider.NSPv2SetLogLevel(name) == 0, name
+        for name in (b"", b"LOUD", b"DEBUGX", b"DEBU", b"10"):
+            native.winsock.WSASetLastError(0)
+            assert native.provider.NSPv2SetLogLevel(name) == -1, name
+            assert native.winsock.WSAGetLastError() == nspv2.WSAEINVAL, name
+    finally:
+        assert native.provider.NSPv2SetLogLevel(native.ffi.NULL) == 0
+
+
 def test_config_codes_through_the_library(cfg: Any, native: Native, caplog: Any) -> None:
     """Through NSPv2GetRoutine (NSPv2SetConfigFile): a GUID not configured is
     WSAEINVALIDPROVIDER; a module that fails or exits at import, or a class whose __init__

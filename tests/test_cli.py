@@ -226,25 +226,28 @@ def test_serve_configuration_error_and_verbose(
     assert ("--verbose" in done.stderr) != verbose, done.stderr
 
 
-@pytest.mark.parametrize("level", ["WARNING", "DEBUG"])
+@pytest.mark.parametrize(
+    ("level", "verbose"), [("WARNING", False), ("WARNING", True), ("DEBUG", False)]
+)
 def test_native_host_configuration_error_and_debug_level(
-    level: str, example_env: None, tmp_path: Path
+    level: str, verbose: bool, example_env: None, tmp_path: Path
 ) -> None:
     """nspv2-host (the native host) leads with the same line for a class it cannot load, and
-    shows the traceback only when the configuration's [nspv2] log_level is DEBUG (its
-    --verbose, as docs/troubleshooting.md says)."""
+    shows the traceback only with --verbose (NSPv2SetLogLevel, over the configuration) or when
+    the configuration's [nspv2] log_level is DEBUG."""
     ini = broken_config(tmp_path, f"log_level = {level}")
     done = subprocess.run(
         [
             sys.executable, "-c", HOST_MAIN,
             "--config", str(ini), "--provider", BROKEN_GUID,
             "--install", "broken", "--namespace", "12", "--lookup", "x.test",
+            *(["--verbose"] if verbose else []),
         ],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode != 0, done.stdout + done.stderr
     assert_leads_with_file_guid_and_fix(done.stderr.replace("nspv2: ERROR: ", "", 1), ini)
-    assert ("Traceback" in done.stderr) == (level == "DEBUG"), done.stderr
+    assert ("Traceback" in done.stderr) == (verbose or level == "DEBUG"), done.stderr
 
 
 @pytest.mark.skipif(

@@ -112,7 +112,7 @@ def test_layouts(build: dict[str, Any]) -> None:
 
 def test_provider_exports(build: dict[str, Any]) -> None:
     """The x64 DLLs export their plain names only (the provider: the seven NSPv2 callbacks,
-    NSPv2GetRoutine and NSPv2SetConfigFile), and every binary is x64."""
+    NSPv2GetRoutine, NSPv2SetConfigFile and NSPv2SetLogLevel), and every binary is x64."""
     check_binaries(build, "AMD64")
 
 

@@ -4,7 +4,11 @@
  *
  *   nspv2-host [--config FILE] [--install NAME] [--namespace N] [--blob HEX]
  *              [--python-home DIR] --provider GUID [--provider GUID ...]
- *              [--lookup NAME ...] [--lookup-namespace N] [--serve]
+ *              [--lookup NAME ...] [--lookup-namespace N] [--serve] [--verbose]
+ *
+ * --verbose logs at DEBUG (NSPv2SetLogLevel), over the configuration's [nspv2] log_level: a
+ * provider that cannot be loaded then shows its traceback after the line that names the file,
+ * the GUID and the fix.
  *
  * --install first puts each provider in the catalog (WSCInstallNameSpaceEx; off Windows the
  * stand-in's catalog) as Microsoft's NSPv2 sample installs its provider: version 1 and an empty
@@ -405,7 +409,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: nspv2-host [--config FILE] [--install NAME] [--namespace N] "
                     "[--blob HEX] [--python-home DIR] --provider GUID ... [--lookup NAME ...] "
-                    "[--lookup-namespace N] [--serve]\n");
+                    "[--lookup-namespace N] [--serve] [--verbose]\n");
     return 2;
 }
 
@@ -429,7 +433,7 @@ int main(int argc, char **argv)
 {
     GUID providers[MAX_PROVIDERS];
     const char *lookups[MAX_LOOKUPS];
-    int nproviders = 0, nlookups = 0, serve = 0, failed = 0;
+    int nproviders = 0, nlookups = 0, serve = 0, verbose = 0, failed = 0;
     const char *config = NULL, *install = NULL, *python_home = NULL, *blob_hex = "";
     DWORD install_ns = NS_ALL, lookup_ns = NS_ALL;
 
@@ -437,6 +441,10 @@ int main(int argc, char **argv)
         const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(arg, "--serve") == 0) {
             serve = 1;
+            continue;
+        }
+        if (strcmp(arg, "--verbose") == 0) {
+            verbose = 1;
             continue;
         }
         if (value == NULL)
@@ -496,6 +504,11 @@ int main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "nspv2-host: WSAStartup failed: %d\n", rc);
         return 1;
+    }
+    if (verbose && api.NSPv2SetLogLevel("DEBUG") == SOCKET_ERROR) {
+        fprintf(stderr, "nspv2-host: --verbose: NSPv2SetLogLevel failed: %d\n",
+                api.WSAGetLastError());
+        return 2;
     }
     if (config != NULL && api.NSPv2SetConfigFile(config) == SOCKET_ERROR) {
         fprintf(stderr, "nspv2-host: bad --config %s\n", config);

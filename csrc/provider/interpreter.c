@@ -63,6 +63,35 @@ NSPV2_EXPORT INT WINAPI NSPv2SetConfigFile(const CHAR *path)
     return NO_ERROR;
 }
 
+static char log_level[16];
+static _Atomic int log_level_set;
+
+const CHAR *nspv2_log_level(void)
+{
+    return atomic_load(&log_level_set) ? log_level : NULL;
+}
+
+NSPV2_EXPORT INT WINAPI NSPv2SetLogLevel(const CHAR *level)
+{
+    static const char *const names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
+    if (level == NULL) {
+        atomic_store(&log_level_set, 0);
+        return NO_ERROR;
+    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t n = strlen(names[i]), k = 0;
+        while (k < n && level[k] != '\0' && (level[k] & ~0x20) == names[i][k])
+            k++;
+        if (k == n && level[k] == '\0') {
+            memcpy(log_level, names[i], n + 1);
+            atomic_store(&log_level_set, 1);
+            return NO_ERROR;
+        }
+    }
+    nspv2_set_last_error(WSAEINVAL);
+    return SOCKET_ERROR;
+}
+
 /* Paths of this library and of the libpython it is linked to. */
 static int module_paths(char *self, size_t self_len, char *libpython, size_t lib_len)
 {

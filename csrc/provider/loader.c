@@ -30,6 +30,7 @@
 
 typedef INT(WINAPI *get_routine_fn)(const GUID *, NSPV2_ROUTINE *);
 typedef INT(WINAPI *set_config_file_fn)(const CHAR *);
+typedef INT(WINAPI *set_log_level_fn)(const CHAR *);
 
 static struct {
     LPNSPV2STARTUP startup;
@@ -41,6 +42,7 @@ static struct {
     LPNSPV2CLIENTSESSIONRUNDOWN rundown;
     get_routine_fn get_routine;
     set_config_file_fn set_config_file;
+    set_log_level_fn set_log_level;
 } module;
 static INT load_code = WSASYSNOTREADY;
 
@@ -185,6 +187,7 @@ static INT load(void)
     BIND(rundown, "NSPv2ClientSessionRundown");
     BIND(get_routine, "NSPv2GetRoutine");
     BIND(set_config_file, "NSPv2SetConfigFile");
+    BIND(set_log_level, "NSPv2SetLogLevel");
     return NO_ERROR;
 }
 
@@ -277,6 +280,12 @@ NSPV2_EXPORT INT WINAPI NSPv2SetConfigFile(const CHAR *path)
 {
     INT rc = loaded();
     return rc == NO_ERROR ? module.set_config_file(path) : fail(rc);
+}
+
+NSPV2_EXPORT INT WINAPI NSPv2SetLogLevel(const CHAR *level)
+{
+    INT rc = loaded();
+    return rc == NO_ERROR ? module.set_log_level(level) : fail(rc);
 }
 #else
 typedef int nspv2_loader_is_posix_only;

@@ -91,6 +91,9 @@ INT nspv2_complete_async(HANDLE asyncCall, INT code);
 /* The configuration file set by NSPv2SetConfigFile, or NULL for the default location. */
 const CHAR *nspv2_config_file(void);
 
+/* The log level set by NSPv2SetLogLevel ("DEBUG" ... "CRITICAL"), or NULL: the configuration's. */
+const CHAR *nspv2_log_level(void);
+
 /* The folder that holds the installed nspv2 package's parent (the site-packages the library
  * was installed into), UTF-8. */
 const CHAR *nspv2_install_dir(void);

@@ -47,7 +47,7 @@ ENTRY_POINTS = (
     "NSPv2ClientSessionRundown",
 )
 #: The provider library's own functions (csrc/include/nspv2/provider.h).
-LIBRARY_FUNCTIONS = ("NSPv2GetRoutine", "NSPv2SetConfigFile")
+LIBRARY_FUNCTIONS = ("NSPv2GetRoutine", "NSPv2SetConfigFile", "NSPv2SetLogLevel")
 #: What the provider library's export table must hold, each under its plain name (on Windows
 #: csrc/provider/provider.def lists them; tests/test_exports.py keeps the two the same).
 EXPORTS = (*ENTRY_POINTS, *LIBRARY_FUNCTIONS)

@@ -1040,6 +1040,9 @@ def _configure_logging() -> None:
         values = config.log_values(_config_file())
     except Exception:  # an untrusted or unreadable configuration: the defaults, and it is
         values = {}  # reported when the providers are loaded from it
+    level = bridge.lib.nspv2_log_level()
+    if level != bridge.ffi.NULL:  # the host's NSPv2SetLogLevel (nspv2-host --verbose) wins
+        values = {**values, "log_level": bridge.ffi.string(level).decode("ascii")}
     hostlog.configure(log, values)
 
 

@@ -12,3 +12,10 @@ INT WINAPI NSPv2GetRoutine(const GUID *providerId, NSPV2_ROUTINE *routine);
  * location). For hosts that keep their configuration elsewhere, such as the native host's
  * --config. Returns NO_ERROR, or SOCKET_ERROR with WSAEINVAL. */
 INT WINAPI NSPv2SetConfigFile(const CHAR *path);
+
+/* Sets the level of the library's log ("DEBUG", "INFO", "WARNING", "ERROR" or "CRITICAL", any
+ * case) over the configuration's [nspv2] log_level; NULL goes back to the configuration's. For
+ * hosts with a verbosity switch, such as the native host's --verbose (DEBUG: tracebacks are
+ * logged too). Takes effect when the library starts Python: call it before NSPv2GetRoutine.
+ * Returns NO_ERROR, or SOCKET_ERROR with WSAEINVAL for another name. */
+INT WINAPI NSPv2SetLogLevel(const CHAR *level);

@@ -43,7 +43,8 @@
 
 #define NSPV2_PROVIDER_FUNCTIONS(X)                                                            \
     X(INT, NSPv2GetRoutine, (const GUID *, NSPV2_ROUTINE *))                                   \
-    X(INT, NSPv2SetConfigFile, (const CHAR *))
+    X(INT, NSPv2SetConfigFile, (const CHAR *))                                                 \
+    X(INT, NSPv2SetLogLevel, (const CHAR *))
 
 #define NSPV2_API_FIELD(ret, name, params) ret(WINAPI *name) params;
 struct nspv2_api {
