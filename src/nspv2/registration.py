@@ -133,8 +133,9 @@ def spec_from_class(cls: type, class_spec: Optional[str] = None) -> ProviderSpec
     guid = getattr(cls, "provider_id", None)
     if guid is None:
         raise RegistrationError(
-            f"{cls.__qualname__} has no `provider_id` class attribute (a uuid.UUID); "
-            f"add one or pass --guid"
+            f"{cls.__qualname__} has no `provider_id` class attribute (a uuid.UUID); add "
+            f"one, a GUID of its own (python -c 'import uuid; print(uuid.uuid4())'); nspv2 "
+            f"install also takes --guid"
         )
     python_path: Tuple[str, ...] = ()
     if class_spec is None:
