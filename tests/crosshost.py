@@ -1,6 +1,7 @@
 """A host process for tests/test_crossprocess.py: serves a recording provider under the GUID
 given as argv[1] to other processes (through the stand-in's socket), until stdin closes or
-SIGTERM. argv[2] is the file its events go to, one line each, flushed at once:
+SIGTERM. argv[2] is the file its events go to, one line each, flushed at once (argv[3], if
+given: the uids of other users let in, comma-separated, StandinAllowUsers):
 ``startup SID``, ``cleanup SID``, ``rundown SID``, ``begin NAME`` (not for ``two``). Names it
 answers:
 
@@ -22,6 +23,7 @@ from typing import Any, AsyncIterator
 
 import nspv2
 import nspv2.catalog
+from nspv2._native import load
 
 
 class Recorder(nspv2.Provider):
@@ -69,6 +71,11 @@ class Recorder(nspv2.Provider):
 def main() -> int:
     guid = uuid.UUID(sys.argv[1])
     provider = Recorder(sys.argv[2])
+    if len(sys.argv) > 3:  # other users let in, as a host's configuration would
+        uids = [int(u) for u in sys.argv[3].split(",")]
+        native = load()
+        allow = native.winsock.StandinAllowUsers
+        assert allow(native.ffi.new("DWORD[]", uids), len(uids)) == 0
     if not any(e.provider_id == guid for e in nspv2.catalog.entries()):
         nspv2.catalog.install(guid, "cross-process test provider", int(nspv2.NS_DNS))
     stop = threading.Event()

@@ -70,11 +70,13 @@ def shared_env(rundir: Path, **extra: str) -> Dict[str, str]:
 class Host:
     """tests/crosshost.py serving a recording provider under `guid` from another process."""
 
-    def __init__(self, rundir: Path, guid: uuid.UUID, events: Path, **env: str) -> None:
+    def __init__(
+        self, rundir: Path, guid: uuid.UUID, events: Path, allow: str = "", **env: str
+    ) -> None:
         self.rundir, self.guid, self.events_file = rundir, guid, events
         events.touch()
         self.process = subprocess.Popen(
-            [sys.executable, str(HOST_SCRIPT), str(guid), str(events)],
+            [sys.executable, str(HOST_SCRIPT), str(guid), str(events), *([allow] if allow else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -487,6 +489,42 @@ def test_nspv2_serve_answers_nspv2_lookup(rundir: Path) -> None:
     assert not list(rundir.glob("*.sock"))
 
 
+@pytest.mark.parametrize("users", ["", "nobody, 4242", "no-such-user-here"])
+def test_nspv2_serve_lets_in_the_configured_users(rundir: Path, tmp_path: Path, users: str) -> None:
+    """`nspv2 serve` lets other users' processes in only when its configuration's [nspv2]
+    allow_users names them (the socket 0666 in a 0711 folder, and the host's SO_PEERCRED check;
+    test_other_users shows the check); a user the system does not know stops it with a line
+    naming the file and the fix."""
+    ini = tmp_path / "providers.ini"
+    ini.write_text(f"[nspv2]\nallow_users = {users}\n" if users else "[nspv2]\n")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nspv2", "serve", "--config", str(ini), "--provider",
+         "nspv2.examples.zone:ZoneDnsProvider"],
+        stderr=subprocess.PIPE, text=True, env=shared_env(rundir),
+    )  # fmt: skip
+    assert server.stderr is not None
+    try:
+        if users == "no-such-user-here":
+            rest = server.communicate(timeout=PATIENCE)[1]
+            assert server.returncode != 0
+            assert rest.startswith(f"nspv2: {ini}: [nspv2] allow_users: no user"), rest
+            assert "write user names or numeric uids" in rest, rest
+            return
+        for line in server.stderr:
+            if "serving; stop with Ctrl+C" in line:
+                break
+        else:
+            pytest.fail("nspv2 serve did not start")
+        (sock,) = rundir.glob("*.sock")
+        shared = bool(users)
+        assert stat.S_IMODE(sock.stat().st_mode) == (0o666 if shared else 0o600)
+        assert stat.S_IMODE(rundir.stat().st_mode) & 0o711 == (0o711 if shared else 0o700)
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            server.communicate(timeout=PATIENCE)
+
+
 def test_each_client_process_is_a_session(host: Host, native: Native) -> None:
     """Two simulated clients of this process are two sessions in the host (two Startups)."""
     ws = native.winsock
@@ -636,8 +674,9 @@ def _native_winsock() -> Path:
 def test_other_users(
     rundir: Path, provider_id: uuid.UUID, allowed: Optional[str], expected: int
 ) -> None:
-    """Another user's process (uid 65534) is refused unless NSPV2_ALLOW_UIDS lets it in: by
-    the folder's mode, then by the host's SO_PEERCRED check (WSAEACCES)."""
+    """Another user's process (uid 65534) is refused unless the host lets it in
+    (StandinAllowUsers, which `nspv2 serve` calls with its configuration's allow_users): by the
+    folder's mode, then by the host's SO_PEERCRED check (WSAEACCES)."""
     if os.geteuid() != 0:
         missing("root (to run a client as another user)", "run the tests as root, as CI does")
     folder = short_folder()
@@ -654,8 +693,7 @@ def test_other_users(
     winsock = folder / _native_winsock().name
     shutil.copy2(_native_winsock(), winsock)
     winsock.chmod(0o755)
-    extra = {"NSPV2_ALLOW_UIDS": allowed} if allowed else {}
-    host = Host(rundir, provider_id, folder / "events.txt", **extra)
+    host = Host(rundir, provider_id, folder / "events.txt", allow=allowed or "")
     try:
         env = shared_env(rundir, NSPV2_STANDIN_CATALOG=str(rundir / "catalog"))
         done = subprocess.run(

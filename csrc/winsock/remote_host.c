@@ -9,7 +9,7 @@
  *
  * One socket per advertised provider, <runtime folder>/{GUID}.sock, mode 0600 in a 0700 folder
  * (only its owner can open it), and SO_PEERCRED checked on every connection: the same user, or
- * a user NSPV2_ALLOW_UIDS names (then 0666 in a 0711 folder). Threads: one accept thread per
+ * a user the host's configuration lets in (StandinAllowUsers; then 0666 in a 0711 folder). Threads: one accept thread per
  * socket, and per connection a leader and followers: the leader reads one message and runs it;
  * when a NEXT or SETSERVICE has to wait for its asynchronous completion (the provider returned
  * without completing it), the leader first hands the reading to a follower (a new thread when
@@ -75,30 +75,44 @@ static void count(enum wire_stat which, int64_t delta)
     pthread_mutex_unlock(&g_host);
 }
 
-/* Users other than this one that may connect: NSPV2_ALLOW_UIDS="1000,1001". */
+/* Users other than this one that may connect, as the host's configuration says
+ * (StandinAllowUsers; `nspv2 serve` reads [nspv2] allow_users). */
+static pthread_mutex_t g_allow_mu = PTHREAD_MUTEX_INITIALIZER;
+static uid_t g_allowed[STANDIN_MAX_ALLOWED_USERS];
+static size_t g_allowed_count;
+
 static bool uid_allowed(uid_t uid)
 {
     if (uid == geteuid())
         return true;
-    const char *list = getenv("NSPV2_ALLOW_UIDS");
-    while (list && *list) {
-        char *end;
-        unsigned long v = strtoul(list, &end, 10);
-        if (end == list)
-            return false;
-        if (v == uid)
-            return true;
-        list = *end == ',' ? end + 1 : end;
-        if (*end != ',')
-            break;
-    }
-    return false;
+    bool found = false;
+    pthread_mutex_lock(&g_allow_mu);
+    for (size_t i = 0; i < g_allowed_count && !found; i++)
+        found = g_allowed[i] == uid;
+    pthread_mutex_unlock(&g_allow_mu);
+    return found;
 }
 
-static bool others_allowed(void)
+bool remote_host_others_allowed(void)
 {
-    const char *list = getenv("NSPV2_ALLOW_UIDS");
-    return list && *list;
+    pthread_mutex_lock(&g_allow_mu);
+    bool any = g_allowed_count > 0;
+    pthread_mutex_unlock(&g_allow_mu);
+    return any;
+}
+
+static bool others_allowed(void) { return remote_host_others_allowed(); }
+
+STANDIN_EXPORT INT WINAPI StandinAllowUsers(const DWORD *uids, DWORD count)
+{
+    if (count > STANDIN_MAX_ALLOWED_USERS || (count > 0 && uids == NULL))
+        return standin_fail(WSAEINVAL);
+    pthread_mutex_lock(&g_allow_mu);
+    for (DWORD i = 0; i < count; i++)
+        g_allowed[i] = (uid_t)uids[i];
+    g_allowed_count = count;
+    pthread_mutex_unlock(&g_allow_mu);
+    return NO_ERROR;
 }
 
 /* ---- messages ---- */
@@ -709,5 +723,12 @@ STANDIN_EXPORT INT WINAPI StandinPublishDomains(const GUID *guid, const CHAR *te
 {
     (void)guid, (void)text;
     return NO_ERROR;
+}
+
+/* Windows: which users see a provider is Winsock's (the host's own user only). */
+STANDIN_EXPORT INT WINAPI StandinAllowUsers(const DWORD *uids, DWORD count)
+{
+    (void)uids, (void)count;
+    return standin_fail(WSAEOPNOTSUPP);
 }
 #endif

@@ -18,7 +18,7 @@
 char *standin_default_catalog(void)
 {
     char dir[RUNDIR_MAX];
-    if (!rundir_path(dir, false) || !rundir_prepare(dir, getenv("NSPV2_ALLOW_UIDS") != NULL))
+    if (!rundir_path(dir, false) || !rundir_prepare(dir, remote_host_others_allowed()))
         return NULL;
     size_t n = strlen(dir) + sizeof "/catalog";
     char *file = malloc(n);

@@ -238,6 +238,7 @@ extern const NSPV2_ROUTINE remote_routine;
 bool remote_published(const GUID *guid);         /* a host elsewhere has published it */
 void remote_host_publish(const GUID *guid);      /* lock NOT held */
 void remote_host_withdraw(const GUID *guid);     /* lock NOT held */
+bool remote_host_others_allowed(void);           /* StandinAllowUsers named users; any lock */
 /* The catalog file when NSPV2_STANDIN_CATALOG is unset (malloc'd; NULL: none). */
 char *standin_default_catalog(void);
 /* True when the catalog file changed since the last call (checked at most twice a second). */
@@ -246,6 +247,7 @@ bool standin_catalog_changed(const char *file);
 static inline bool remote_published(const GUID *guid) { (void)guid; return false; }
 static inline void remote_host_publish(const GUID *guid) { (void)guid; }
 static inline void remote_host_withdraw(const GUID *guid) { (void)guid; }
+static inline bool remote_host_others_allowed(void) { return false; }
 static inline char *standin_default_catalog(void) { return NULL; }
 static inline bool standin_catalog_changed(const char *file) { (void)file; return false; }
 #endif

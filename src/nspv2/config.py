@@ -509,6 +509,12 @@ def log_values(config_file: Optional[str] = None) -> Dict[str, str]:
     and ``EventLog`` of ``SOFTWARE\\nspv2`` (HKLM, then HKCU); keys in lower case."""
     if sys.platform == "win32" and not (config_file or _override):
         return _registry_log_values()
+    return settings(config_file)[1]
+
+
+def settings(config_file: Optional[str] = None) -> Tuple[Optional[Path], Dict[str, str]]:
+    """The ``[nspv2]`` section of the configuration file in use (the first of the default files
+    that has one), keys in lower case, and that file; (None, {}) where none has one."""
     chosen = Path(config_file) if config_file else _override
     for path in [chosen] if chosen is not None else default_files():
         if not path.exists():
@@ -522,8 +528,33 @@ def log_values(config_file: Optional[str] = None) -> Dict[str, str]:
             continue  # read_file reports it when the providers are loaded
         for section in parser.sections():
             if section.strip().lower() == SETTINGS_SECTION:
-                return {k.lower(): v for k, v in parser.items(section)}
-    return {}
+                return path, {k.lower(): v for k, v in parser.items(section)}
+    return None, {}
+
+
+def allowed_users(config_file: Optional[str] = None) -> Tuple[int, ...]:
+    """The users other than the host's own whose processes may reach what ``nspv2 serve``
+    advertises (off Windows): ``allow_users`` in the ``[nspv2]`` section, user names or
+    numeric uids separated by commas or spaces; () when not set. ConfigError naming the file
+    for a user the system does not know."""
+    path, values = settings(config_file)
+    text = values.get("allow_users", "")
+    if not text.strip() or sys.platform == "win32":
+        return ()
+    import pwd
+
+    uids: List[int] = []
+    for word in text.replace(",", " ").split():
+        try:
+            uid = int(word) if word.isdigit() else pwd.getpwnam(word).pw_uid
+        except KeyError:
+            raise ConfigError(
+                f"{path}: [nspv2] allow_users: no user {word!r} on this system; write user "
+                f"names or numeric uids separated by commas"
+            ) from None
+        if uid not in uids:
+            uids.append(uid)
+    return tuple(uids)
 
 
 def _registry_log_values() -> Dict[str, str]:

@@ -22,6 +22,7 @@ from typing import Iterator, List, Sequence
 
 from . import catalog, napi
 from ._constants import NS_EMAIL, ProviderLevel
+from .config import ConfigError
 from .host import advertise
 from .provider import Provider
 
@@ -85,6 +86,24 @@ def installation_blob(target: Target) -> bytes:
     level = getattr(cls, "auth_level", ProviderLevel.ProviderLevel_Primary)
     wildcard = bool(getattr(cls, "wildcard", False)) or not domains
     return napi.InstallationBlob.of(domains, wildcard=wildcard, level=level).pack()
+
+
+def allow_users(uids: Sequence[int], source: str) -> None:
+    """Lets the processes of these other users reach what this process advertises from now on
+    (the stand-in's StandinAllowUsers: SO_PEERCRED lets them in, the socket is 0666 in a 0711
+    folder); ``source`` names where the list came from, for the error. Off Windows only: there
+    Winsock shows a provider to its host's user alone."""
+    if not uids:
+        return
+    from ._native import load
+
+    native = load()
+    allow = getattr(native.winsock, "StandinAllowUsers", None)
+    if allow is None:
+        raise ConfigError(f"{source}: allow_users: this Winsock cannot let other users in")
+    limit = int(native.winsock.STANDIN_MAX_ALLOWED_USERS)
+    if len(uids) > limit or allow(native.ffi.new("DWORD[]", list(uids)), len(uids)) != 0:
+        raise ConfigError(f"{source}: [nspv2] allow_users: name at most {limit} users")
 
 
 @contextlib.contextmanager

@@ -26,5 +26,14 @@ VOID WINAPI StandinSetAsyncTimeout(DWORD milliseconds);
  * libnss_nspv2 declines other names without connecting; withdrawing removes the file. A no-op
  * on Windows. */
 INT WINAPI StandinPublishDomains(const GUID *guid, const CHAR *text);
+/* The users other than this process's own whose processes may reach the providers this process
+ * advertises (off Windows: their connections pass the SO_PEERCRED check, and the socket is 0666
+ * in a 0711 runtime folder), replacing the list set before; count 0: nobody else, the default.
+ * Set it before WSAAdvertiseProvider: a socket keeps the mode it was published with. `nspv2
+ * serve` sets it from its configuration ([nspv2] allow_users). At most STANDIN_MAX_ALLOWED_USERS
+ * uids, else SOCKET_ERROR with WSAEINVAL; WSAEOPNOTSUPP on Windows, where Winsock shows a
+ * provider to the processes of its host's user only. */
+#define STANDIN_MAX_ALLOWED_USERS 64
+INT WINAPI StandinAllowUsers(const DWORD *uids, DWORD count);
 /* Whether the provider is advertised here or by a host in another process. */
 BOOL WINAPI StandinIsAdvertised(const GUID *guid);
