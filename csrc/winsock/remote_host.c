@@ -101,8 +101,6 @@ bool remote_host_others_allowed(void)
     return any;
 }
 
-static bool others_allowed(void) { return remote_host_others_allowed(); }
-
 STANDIN_EXPORT INT WINAPI StandinAllowUsers(const DWORD *uids, DWORD count)
 {
     if (count > STANDIN_MAX_ALLOWED_USERS || (count > 0 && uids == NULL))
@@ -575,7 +573,7 @@ static void put_domains(const char *path, const char *text)
         return;
     }
     static const char magic[] = RUNDIR_DOMAINS_MAGIC "\n";
-    bool ok = fchmod(fd, others_allowed() ? 0644 : 0600) == 0 &&
+    bool ok = fchmod(fd, remote_host_others_allowed() ? 0644 : 0600) == 0 &&
               write_all(fd, magic, sizeof magic - 1) && write_all(fd, text, strlen(text));
     ok = close(fd) == 0 && ok;
     if (!ok || rename(temporary, path) != 0) {
@@ -631,7 +629,7 @@ STANDIN_EXPORT INT WINAPI StandinPublishDomains(const GUID *guid, const CHAR *te
 void remote_host_publish(const GUID *guid)
 {
     char dir[RUNDIR_MAX], text[39];
-    bool shared = others_allowed();
+    bool shared = remote_host_others_allowed();
     rundir_guid_text(guid, text);
     if (!rundir_path(dir, false)) {
         fprintf(stderr, "ws2standin: provider %s is served to this process only: no runtime "

@@ -400,8 +400,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         targets = serving.example_targets()
     else:
         targets = [serving.target_of(guid, provider) for guid, provider in _serve_targets(args)]
-    source, _ = config.settings(args.config)
-    serving.allow_users(config.allowed_users(args.config), str(source))
+    source, uids = config.allowed_users(args.config)
+    serving.allow_users(uids, source)
     with contextlib.ExitStack() as stack:
         for target in stack.enter_context(serving.hosting(targets)):
             print(

@@ -532,15 +532,15 @@ def settings(config_file: Optional[str] = None) -> Tuple[Optional[Path], Dict[st
     return None, {}
 
 
-def allowed_users(config_file: Optional[str] = None) -> Tuple[int, ...]:
+def allowed_users(config_file: Optional[str] = None) -> Tuple[str, Tuple[int, ...]]:
     """The users other than the host's own whose processes may reach what ``nspv2 serve``
     advertises (off Windows): ``allow_users`` in the ``[nspv2]`` section, user names or
-    numeric uids separated by commas or spaces; () when not set. ConfigError naming the file
-    for a user the system does not know."""
+    numeric uids separated by commas or spaces, and the file that says so; () when not set.
+    ConfigError naming the file for a user the system does not know."""
     path, values = settings(config_file)
     text = values.get("allow_users", "")
     if not text.strip() or sys.platform == "win32":
-        return ()
+        return str(path), ()
     import pwd
 
     uids: List[int] = []
@@ -554,7 +554,7 @@ def allowed_users(config_file: Optional[str] = None) -> Tuple[int, ...]:
             ) from None
         if uid not in uids:
             uids.append(uid)
-    return tuple(uids)
+    return str(path), tuple(uids)
 
 
 def _registry_log_values() -> Dict[str, str]:
