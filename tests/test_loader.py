@@ -88,6 +88,32 @@ def test_virtual_environment(tmp_path: Path) -> None:
     assert "alice@example.test (Alice Example)" in done.stdout, done.stdout
 
 
+@pytest.mark.parametrize("system_site", [False, True])
+def test_virtual_environment_site_packages(tmp_path: Path, system_site: bool) -> None:
+    """The interpreter the library starts sees the site-packages a venv's own python sees: the
+    venv's, with its .pth files run, and the base installation's only when pyvenv.cfg's
+    include-system-site-packages lets them in (their .pth files run in the host otherwise)."""
+    venv = tmp_path / "venv"
+    site_packages = venv / "lib" / f"python{VERSION}" / "site-packages"
+    site_packages.mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text(
+        f"home = {Path(sys.base_prefix) / 'bin'}\n"
+        f"include-system-site-packages = {'true' if system_site else 'false'}\n"
+    )
+    copy_distributions(site_packages, "cffi", "pycparser")
+    marker = tmp_path / "sys.path"
+    (site_packages / "probe.pth").write_text(
+        f"import sys; open({str(marker)!r}, 'w').write(chr(10).join(sys.path))\n"
+    )
+    done = run_example(copy_package(site_packages))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert marker.exists(), "the venv's .pth file did not run"
+    seen = marker.read_text().splitlines()
+    base = sysconfig.get_path("purelib", vars={"base": sys.base_prefix})
+    assert str(site_packages) in seen, seen
+    assert (base in seen) == system_site, seen
+
+
 def test_virtual_environment_made_from_another(tmp_path: Path) -> None:
     """A venv made from inside another venv (before 3.11 its pyvenv.cfg names the outer venv's
     bin folder) still leads the loader to the base installation's libpython."""

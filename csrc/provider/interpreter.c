@@ -190,6 +190,23 @@ static int add_install_dir(void)
     return rc;
 }
 
+#ifndef _WIN32
+/* site.addsitedir(install_dir), with the folder on sys.path already: its .pth files run, as a
+ * virtual environment's python runs them at start. */
+static int add_site_dir(void)
+{
+    PyObject *site = PyImport_ImportModule("site");
+    PyObject *done = site ? PyObject_CallMethod(site, "addsitedir", "s", install_dir) : NULL;
+    Py_XDECREF(site);
+    if (done == NULL) {
+        PyErr_Print();
+        return -1;
+    }
+    Py_DECREF(done);
+    return 0;
+}
+#endif
+
 static INT start_interpreter(const char *libpython)
 {
     char home[4096];
@@ -234,6 +251,14 @@ static INT start_interpreter(const char *libpython)
     config.install_signal_handlers = 0;
     config.parse_argv = 0;
     config.user_site_directory = 0;
+#ifndef _WIN32
+    /* Home is the base installation, so site adds the base's site-packages and runs their .pth
+     * files. A virtual environment that leaves them out leaves them out here too, as its own
+     * python does; and an environment's own .pth files run (add_site_dir below). */
+    enum nspv2_venv venv = nspv2_venv_kind(install_dir);
+    if (venv == NSPV2_VENV_ALONE)
+        config.site_import = 0;
+#endif
     status = PyConfig_SetBytesString(&config, &config.home, home);
     if (!PyStatus_Exception(status))
         status = PyConfig_SetBytesString(&config, &config.executable, executable);
@@ -250,6 +275,10 @@ static INT start_interpreter(const char *libpython)
     }
     started_here = 1;
     int rc = add_install_dir();
+#ifndef _WIN32
+    if (rc == 0 && venv != NSPV2_NOT_A_VENV)
+        rc = add_site_dir();
+#endif
     PyEval_SaveThread(); /* release the GIL: cffi and every later call take it as they need */
     if (rc != 0) {
         nspv2_log("cannot add %s to sys.path", install_dir);

@@ -49,6 +49,11 @@ int nspv2_dirname_levels(char *path, int levels);
 /* python_location.c: the installation that owns the package in install_dir (its site-packages
  * folder), through a virtual environment to its base; 0 and the path in out, or -1. */
 int nspv2_python_base_prefix(const char *install_dir, char *out, size_t size);
+/* Whether install_dir is the site-packages folder of a virtual environment, and whether that
+ * leaves the base installation's site-packages out (pyvenv.cfg's
+ * include-system-site-packages). */
+enum nspv2_venv { NSPV2_NOT_A_VENV, NSPV2_VENV_WITH_BASE, NSPV2_VENV_ALONE };
+enum nspv2_venv nspv2_venv_kind(const char *install_dir);
 /* 1 if dir holds Python NSPV2_PYTHON_VERSION's standard library (lib/pythonX.Y/os.py). */
 int nspv2_is_python_home(const char *dir);
 /* 1 if that standard library has the encodings package, without which Python cannot start. */

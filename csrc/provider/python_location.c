@@ -64,10 +64,11 @@ int nspv2_has_encodings(const char *home)
     return 0;
 }
 
-/* The value of `home = ...` in <prefix>/pyvenv.cfg, or -1 when there is none. */
-static int venv_home(const char *prefix, char *out, size_t size)
+/* The value of `key = ...` in <prefix>/pyvenv.cfg, or -1 when there is none. */
+static int venv_value(const char *prefix, const char *key_wanted, char *out, size_t size)
 {
     char path[4096], line[4096];
+    size_t wanted = strlen(key_wanted);
     int n = snprintf(path, sizeof path, "%s/pyvenv.cfg", prefix);
     if (n < 0 || (size_t)n >= sizeof path)
         return -1;
@@ -78,7 +79,7 @@ static int venv_home(const char *prefix, char *out, size_t size)
     while (found != 0 && fgets(line, sizeof line, cfg) != NULL) {
         char *key = line + strspn(line, " \t");
         size_t key_len = strcspn(key, " \t=");
-        if (key_len != 4 || strncmp(key, "home", 4) != 0)
+        if (key_len != wanted || strncmp(key, key_wanted, wanted) != 0)
             continue;
         char *value = key + key_len + strspn(key + key_len, " \t");
         if (*value != '=')
@@ -97,14 +98,40 @@ static int venv_home(const char *prefix, char *out, size_t size)
     return found;
 }
 
+static int venv_home(const char *prefix, char *out, size_t size)
+{
+    return venv_value(prefix, "home", out, size);
+}
+
+/* <prefix> of <prefix>/lib/pythonX.Y/site-packages, or -1. */
+static int site_prefix(const char *install_dir, char *prefix, size_t size)
+{
+    if (strlen(install_dir) >= size)
+        return -1;
+    strcpy(prefix, install_dir);
+    return nspv2_dirname_levels(prefix, 3);
+}
+
+enum nspv2_venv nspv2_venv_kind(const char *install_dir)
+{
+    char prefix[4096], home[4096], value[16];
+    if (site_prefix(install_dir, prefix, sizeof prefix) != 0 ||
+        venv_home(prefix, home, sizeof home) != 0)
+        return NSPV2_NOT_A_VENV;
+    /* As site.py reads it: without the key the base's site-packages are in; the value is
+     * compared without regard to case. */
+    if (venv_value(prefix, "include-system-site-packages", value, sizeof value) != 0)
+        return NSPV2_VENV_WITH_BASE;
+    for (char *c = value; *c != '\0'; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return strcmp(value, "true") == 0 ? NSPV2_VENV_WITH_BASE : NSPV2_VENV_ALONE;
+}
+
 int nspv2_python_base_prefix(const char *install_dir, char *out, size_t size)
 {
     char prefix[4096], home[4096];
-    if (strlen(install_dir) >= sizeof prefix)
-        return -1;
-    strcpy(prefix, install_dir);
-    /* <prefix>/lib/pythonX.Y/site-packages */
-    if (nspv2_dirname_levels(prefix, 3) != 0)
+    if (site_prefix(install_dir, prefix, sizeof prefix) != 0)
         return -1;
     /* home names the base installation's bin folder; before Python 3.11, a virtual environment
      * made from inside another one names that one's bin folder: follow it too (a few levels). */

@@ -14,18 +14,16 @@ stale or made-up handle is simply not found (WSA_INVALID_HANDLE).
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import concurrent.futures
 import functools
-import inspect
 import itertools
 import logging
+import queue
 import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, Optional, Tuple
 
 from . import domains
 from ._constants import (
@@ -49,6 +47,16 @@ from ._marshal import Marshal
 from .errors import WinsockError
 from .provider import Provider, Session, implemented
 from .queryset import QuerySet
+
+if TYPE_CHECKING:
+    import asyncio
+    from typing import Awaitable
+
+    from typing_extensions import TypeGuard
+
+# asyncio (and inspect, which it imports) are imported where an async provider first needs them,
+# not here: they take most of a cold start (about 100 ms on a 2-core VM), and a host serving
+# plain providers never uses them.
 
 # Plain ints for the hot path: arithmetic on IntFlag/IntEnum members costs microseconds.
 _LUP_FLUSHPREVIOUS = int(LUP_FLUSHPREVIOUS)
@@ -391,6 +399,8 @@ IDLE_CHECK = 0.005
 
 def event_loop() -> asyncio.AbstractEventLoop:
     """The runtime's own event loop, with its thread started on first use."""
+    import asyncio
+
     global _loop
     with _loop_lock:
         if _loop is None:
@@ -410,6 +420,8 @@ def post(callback: Callable[..., Any], *args: Any) -> None:
 
 def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
     """The loop thread: runs the loop, with the baton, while it has anything to run."""
+    import asyncio
+
     asyncio.set_event_loop(loop)
     while True:
         _loop_work.wait()
@@ -436,6 +448,8 @@ def _stop_when_idle(loop: asyncio.AbstractEventLoop) -> None:
 
 def _has_work(loop: asyncio.AbstractEventLoop) -> bool:
     """With the baton: whether a task or a timer is pending on the loop."""
+    import asyncio
+
     return bool(asyncio.all_tasks(loop)) or _has_timers(loop)
 
 
@@ -451,6 +465,8 @@ def _run_inline(lookup: Lookup) -> bool:
     answered; then the loop thread takes over whatever is left (a task waiting on a timer or
     I/O). False if the loop is running elsewhere (or this Python's asyncio lacks what this
     needs), and nothing ran."""
+    import asyncio
+
     loop = event_loop()
     ready = getattr(loop, "_ready", None)  # the loop's ready callbacks (asyncio's own deque)
     if not isinstance(ready, collections.deque) or not _baton.acquire(blocking=False):
@@ -646,7 +662,7 @@ def _serve(
             if _produced(lookup, item):
                 break
         lookup.exhausted = True
-    elif inspect.isawaitable(result):
+    elif _awaitable(result):
         lookup.kind, lookup.source = "awaitable", result
     elif hasattr(result, "__anext__"):
         lookup.kind, lookup.source = "async", result
@@ -657,6 +673,13 @@ def _serve(
     with session._lock:
         session.lookups.add(lookup.id)
     return lookup.id
+
+
+def _awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
+    """inspect.isawaitable, with inspect imported on first use (see the imports)."""
+    import inspect
+
+    return inspect.isawaitable(value)
 
 
 def _begin_failed(exc: BaseException, guid: uuid.UUID) -> int:
@@ -764,20 +787,44 @@ def _in_c(lookup_id: int, flags: int, length: CData, buf: CData) -> int:
     return _WSA_INVALID_HANDLE if code == bridge.lib.NSPV2_NOT_INLINE else code
 
 
-_workers: Optional[concurrent.futures.ThreadPoolExecutor] = None
-_workers_lock = threading.Lock()
-#: Plain providers' generators run here, never on the calling Winsock thread.
+# -- the worker threads: where plain providers' generators run ----------------------------------
+#
+# Never on the calling Winsock thread: in the stand-in that is the client's own thread, and a
+# generator stuck between two results would keep WSALookupServiceNext from returning when End
+# comes. Each worker waits on one shared queue; a job goes to a worker that is idle (counted
+# when it is reserved, not when it wakes), else to a new one, up to WORKER_THREADS, else waits
+# in the queue. Cheaper than concurrent.futures' pool, whose futures and conditions cost about
+# a third of a generator's lookup here (and whose import alone weighs on a cold start).
+
+#: At most this many generators run at once; more wait for a worker.
 WORKER_THREADS = 32
+_jobs: queue.SimpleQueue[Lookup] = queue.SimpleQueue()
+_workers_lock = threading.Lock()
+_workers_started = 0
+_workers_idle = 0
 
 
-def worker_pool() -> concurrent.futures.ThreadPoolExecutor:
-    global _workers
+def _to_worker(lookup: Lookup) -> None:
+    """Runs the lookup's generator (_run_iterator) on a worker thread, soon."""
+    global _workers_started, _workers_idle
+    start = False
     with _workers_lock:
-        if _workers is None:
-            _workers = concurrent.futures.ThreadPoolExecutor(
-                WORKER_THREADS, thread_name_prefix="nspv2-worker"
-            )
-        return _workers
+        if _workers_idle:
+            _workers_idle -= 1  # reserved for this job
+        elif _workers_started < WORKER_THREADS:
+            _workers_started += 1
+            start = True
+    _jobs.put(lookup)
+    if start:
+        threading.Thread(target=_worker, name="nspv2-worker", daemon=True).start()
+
+
+def _worker() -> None:
+    global _workers_idle
+    while True:
+        _run_iterator(_jobs.get())
+        with _workers_lock:
+            _workers_idle += 1
 
 
 def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: CData) -> int:
@@ -809,7 +856,7 @@ def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: C
 def _drive(lookup: Lookup) -> None:
     """Starts running the lookup's source where provider code runs (it is busy now)."""
     if lookup.kind == "iterator":
-        worker_pool().submit(_run_iterator, lookup)
+        _to_worker(lookup)
     elif not _run_inline(lookup):
         post(_start_async, lookup)
 
@@ -869,6 +916,8 @@ def _close(lookup: Lookup, source: Any) -> None:
 
 def _start_async(lookup: Lookup) -> None:
     """On the event loop: runs the async source for the waiting NextEx calls (_run_async)."""
+    import asyncio
+
     if lookup.ended:  # End came first: nothing will run it
         _cancel_async(lookup)
         return
@@ -881,6 +930,8 @@ def _start_async(lookup: Lookup) -> None:
 async def _run_async(lookup: Lookup) -> None:
     """On the event loop: awaits the source until the waiting NextEx calls are answered (an
     async def's awaitable gives every result at once)."""
+    import asyncio
+
     try:
         while True:
             with lookup.lock:
@@ -952,6 +1003,8 @@ def end(lookup_id: int) -> int:
 def _cancel_async(lookup: Lookup) -> None:
     """On the event loop: cancels an ended lookup's running task (the provider sees
     CancelledError), or closes its source when none runs it."""
+    import asyncio
+
     task = lookup.task
     if task is not None and not task.done():
         task.cancel()
@@ -988,7 +1041,7 @@ def set_service(
         session = _session(entry, session_id)
         query = bridge.marshal.read(reg_info, bridge.marshal.wcslen)
         outcome = entry.provider.set_service(query, SetServiceOperation(operation), flags, session)
-        if not inspect.isawaitable(outcome):
+        if not _awaitable(outcome):
             return _NO_ERROR
 
         async def run() -> int:
@@ -999,6 +1052,8 @@ def set_service(
                 return _code(exc, "NSPv2SetServiceEx", guid)
 
         def start() -> None:
+            import asyncio
+
             try:
                 task = asyncio.ensure_future(run())
             except BaseException as exc:  # the call must still complete, exactly once
