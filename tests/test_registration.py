@@ -251,6 +251,21 @@ def test_config_file_mode_and_untrusted_folder(tmp_path: Path) -> None:
     assert not (open_folder / "providers.ini").exists()
 
 
+def test_reinstall_keeps_configured_domains(tmp_path: Path) -> None:
+    """Writing a GUID's section again (install, reinstall) replaces its class and path but keeps
+    what the user wrote there by hand (`domains`), as the Windows registry values are kept."""
+    ini = tmp_path / "conf" / "providers.ini"
+    ini.parent.mkdir(mode=0o700)
+    ini.write_text(
+        f"[{{{str(EXAMPLE_ID).upper()}}}]\nclass = old.module:Old\ndomains = corp.example, corp.test\n"
+    )
+    spec = registration.ProviderSpec(EXAMPLE_ID, "x", 37, class_spec=EXAMPLE)
+    registration.write_config(spec, str(ini))
+    [entry] = config.read_file(ini)
+    assert entry.class_spec == EXAMPLE
+    assert entry.domains == ("corp.example", "corp.test")
+
+
 @pytest.mark.skipif(
     sys.platform == "win32",
     reason="systemd user unit; on Windows --at-logon writes the HKCU Run value "

@@ -265,12 +265,15 @@ def write_config(spec: ProviderSpec, config_file: Optional[str] = None, user: bo
     path = config_path(config_file)
     parser = _read_ini(path)
     section = f"{{{spec.provider_id}}}"
+    kept: Dict[str, str] = {}  # what install does not write (`domains`): the user's, kept
     for existing in parser.sections():
         if existing.strip().strip("{}").lower() == str(spec.provider_id):
+            kept.update((k, v) for k, v in parser[existing].items() if k not in ("class", "path"))
             parser.remove_section(existing)
     parser[section] = {"class": spec.class_spec}
     if spec.python_path:
         parser[section]["path"] = os.pathsep.join(spec.python_path)
+    parser[section].update(kept)
     mode = 0o600 if path == config.user_file() else 0o644
     _write_private(path, _ini_text(parser), mode)
     return str(path)
