@@ -256,9 +256,8 @@ def test_reinstall_keeps_configured_domains(tmp_path: Path) -> None:
     what the user wrote there by hand (`domains`), as the Windows registry values are kept."""
     ini = tmp_path / "conf" / "providers.ini"
     ini.parent.mkdir(mode=0o700)
-    ini.write_text(
-        f"[{{{str(EXAMPLE_ID).upper()}}}]\nclass = old.module:Old\ndomains = corp.example, corp.test\n"
-    )
+    section = f"[{{{str(EXAMPLE_ID).upper()}}}]"
+    ini.write_text(f"{section}\nclass = old.module:Old\ndomains = corp.example, corp.test\n")
     spec = registration.ProviderSpec(EXAMPLE_ID, "x", 37, class_spec=EXAMPLE)
     registration.write_config(spec, str(ini))
     [entry] = config.read_file(ini)
