@@ -19,6 +19,12 @@
  * and costs the waiters at most that limit per hold. A thread that already holds the gate (a
  * provider calling Winsock on its own thread, which comes back here) passes straight through.
  *
+ * Of the sleepers, one at a time (the watcher) sleeps only until the hold may be taken over;
+ * the others sleep until a leave or a takeover wakes one of them (or, as a safety net, for
+ * NSPV2_GATE_IDLE_US). Were they all to wake at the same deadline, every hold that outlives the
+ * limit would wake every sleeper, and with many client threads (1,000 at once in tools/bench)
+ * each hold would cost a wake-up per waiting thread.
+ *
  * The lock is the three-state futex mutex (free, held, held with sleepers): entering and leaving
  * an uncontended gate is a few atomic operations, and only a leave that saw sleepers wakes one.
  * Each hold has a ticket, its start time in microseconds and a counter in one word, so a
@@ -51,7 +57,12 @@ static _Atomic uint32_t gate_state;
 static _Atomic uintptr_t gate_owner;                 /* the holder's thread, 0 when free */
 static _Atomic uint64_t gate_ticket;                 /* the hold's ticket, 0 when free */
 static _Atomic uint32_t ticket_counter;
+static _Atomic uint32_t gate_watched;               /* 1 while a sleeper times the hold */
 static _Atomic uint64_t count_waited, count_taken_over, count_nested;
+
+/* How long a sleeper that does not watch the hold sleeps at most: only a safety net, since a
+ * leave or a takeover wakes the next sleeper. */
+#define NSPV2_GATE_IDLE_US 100000
 
 /* A ticket: when the hold started (microseconds, the upper 48 bits) and a counter (which makes
  * tickets of the same microsecond differ). Never 0. */
@@ -126,6 +137,16 @@ static bool take(uint32_t from, uint32_t to)
                                                    memory_order_relaxed);
 }
 
+/* The watcher leaves its watch (it holds the gate now): a sleeper, if any, is woken to take it
+ * up for this hold, which may outlive the limit too. */
+static void stop_watching(bool watching)
+{
+    if (!watching)
+        return;
+    atomic_store_explicit(&gate_watched, 0, memory_order_release);
+    wake_one();
+}
+
 uint64_t nspv2_gate_enter(void)
 {
     uintptr_t me = self();
@@ -142,6 +163,7 @@ uint64_t nspv2_gate_enter(void)
             goto entered;
     }
     atomic_fetch_add_explicit(&count_waited, 1, memory_order_relaxed);
+    bool watching = false;
     /* Whoever takes the gate after sleeping marks it as having sleepers, since others may
      * still be asleep; at worst that costs its leave one needless wake. */
     while (atomic_exchange_explicit(&gate_state, GATE_SLEEPERS, memory_order_acquire) !=
@@ -156,14 +178,25 @@ uint64_t nspv2_gate_enter(void)
                                                         memory_order_relaxed)) {
                 atomic_fetch_add_explicit(&count_taken_over, 1, memory_order_relaxed);
                 atomic_store_explicit(&gate_owner, me, memory_order_relaxed);
+                stop_watching(watching);
                 return mine;
             }
             continue;                               /* it left or someone else took it: look */
         }
-        /* Until the hold may be taken over (or the holder leaves and wakes a sleeper). */
-        sleep_while_sleepers(held != 0 ? since + NSPV2_GATE_HOLD_US - now
-                                       : NSPV2_GATE_HOLD_US);
+        if (!watching) {
+            uint32_t none = 0;
+            watching = atomic_compare_exchange_strong_explicit(
+                &gate_watched, &none, 1, memory_order_acq_rel, memory_order_relaxed);
+        }
+        /* The watcher until the hold may be taken over, the others until woken (a leave or a
+         * takeover wakes one). */
+        if (watching)
+            sleep_while_sleepers(held != 0 ? since + NSPV2_GATE_HOLD_US - now
+                                           : NSPV2_GATE_HOLD_US);
+        else
+            sleep_while_sleepers(NSPV2_GATE_IDLE_US);
     }
+    stop_watching(watching);
 entered:;
     uint64_t ticket = new_ticket(now_us());
     atomic_store_explicit(&gate_ticket, ticket, memory_order_release);
