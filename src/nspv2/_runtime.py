@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from typing_extensions import TypeGuard
 
 # asyncio (and inspect, which it imports) are imported where an async provider first needs them,
-# not here: they take most of a cold start (about 100 ms on a 2-core VM), and a host serving
-# plain providers never uses them.
+# not here: they cost a host's start about 40 ms on a 2-core VM, and a host serving plain
+# providers never uses them.
 
 # Plain ints for the hot path: arithmetic on IntFlag/IntEnum members costs microseconds.
 _LUP_FLUSHPREVIOUS = int(LUP_FLUSHPREVIOUS)
