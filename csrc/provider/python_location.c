@@ -98,11 +98,6 @@ static int venv_value(const char *prefix, const char *key_wanted, char *out, siz
     return found;
 }
 
-static int venv_home(const char *prefix, char *out, size_t size)
-{
-    return venv_value(prefix, "home", out, size);
-}
-
 /* <prefix> of <prefix>/lib/pythonX.Y/site-packages, or -1. */
 static int site_prefix(const char *install_dir, char *prefix, size_t size)
 {
@@ -116,7 +111,7 @@ enum nspv2_venv nspv2_venv_kind(const char *install_dir)
 {
     char prefix[4096], home[4096], value[16];
     if (site_prefix(install_dir, prefix, sizeof prefix) != 0 ||
-        venv_home(prefix, home, sizeof home) != 0)
+        venv_value(prefix, "home", home, sizeof home) != 0)
         return NSPV2_NOT_A_VENV;
     /* As site.py reads it: without the key the base's site-packages are in; the value is
      * compared without regard to case. */
@@ -135,7 +130,7 @@ int nspv2_python_base_prefix(const char *install_dir, char *out, size_t size)
         return -1;
     /* home names the base installation's bin folder; before Python 3.11, a virtual environment
      * made from inside another one names that one's bin folder: follow it too (a few levels). */
-    for (int hops = 0; hops < 8 && venv_home(prefix, home, sizeof home) == 0; hops++) {
+    for (int hops = 0; hops < 8 && venv_value(prefix, "home", home, sizeof home) == 0; hops++) {
         if (nspv2_dirname_levels(home, 1) != 0)
             return -1;
         strcpy(prefix, home);
