@@ -8,6 +8,10 @@ answers:
 - ``pid``: one result whose instance name is this process's pid (the call ran here);
 - ``two``: two results; ``big``: one result with a 64 KiB blob (the WSAEFAULT retry);
 - ``hang``: a lookup whose results never come (an async generator waiting forever);
+- ``thread``: a generator's one result, named after the thread its step ran on;
+- ``stuck``: a generator whose step waits (up to a minute) until the lookup is ended, records
+  ``stuck`` then ``saw end`` or ``never saw end``;
+- ``slow``: a plain lookup that takes 3 s, then records ``slow done``;
 - anything else: WSASERVICE_NOT_FOUND.
 """
 
@@ -18,8 +22,9 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import nspv2
 import nspv2.catalog
@@ -56,11 +61,30 @@ class Recorder(nspv2.Provider):
             return self.hang()
         if name == "pid":
             return nspv2.QuerySet(instance_name=str(os.getpid()))
+        if name == "thread":
+            return self.thread_name()
+        if name == "stuck":
+            return self.stuck()
+        if name == "slow":
+            time.sleep(3)
+            self.record("slow done")
+            return nspv2.QuerySet(instance_name="slow")
         if name == "two":
             return [nspv2.QuerySet(instance_name="one"), nspv2.QuerySet(instance_name="two")]
         if name == "big":
             return nspv2.QuerySet(instance_name="big", blob=bytes(range(256)) * 256)
         raise nspv2.WinsockError(nspv2.WSASERVICE_NOT_FOUND)
+
+    def thread_name(self) -> Iterator[nspv2.QuerySet]:
+        yield nspv2.QuerySet(instance_name=threading.current_thread().name)
+
+    def stuck(self) -> Iterator[nspv2.QuerySet]:
+        self.record("stuck")
+        deadline = time.monotonic() + 60
+        while not nspv2.lookup_cancelled() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        self.record("saw end" if nspv2.lookup_cancelled() else "never saw end")
+        yield nspv2.QuerySet(instance_name="late")
 
     async def hang(self) -> AsyncIterator[nspv2.QuerySet]:
         self.record("hanging")

@@ -8,11 +8,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator, Iterator
 
+import pytest
 from conftest import Serve
 from nspv2._provider import ffi as provider_ffi  # type: ignore[import-not-found]
 from nspv2._provider import lib as provider_lib
 
 import nspv2
+from nspv2 import _runtime
 from nspv2._marshal import Marshal
 from nspv2._native import Native
 
@@ -127,6 +129,40 @@ def test_end_cancels_running_next_of_a_provider_that_ignores_it(
     finally:
         release.set()
         native.winsock.WSACleanup()
+
+
+def test_next_completes_once_when_no_worker_thread_can_start(
+    serve: Serve, native: Native, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generator's NextEx whose worker thread cannot start fails with WSANO_RECOVERY, and the
+    lookup is not left waiting: End completes nothing a second time (no violation) and the
+    provider serves the next lookup."""
+
+    class Yielding(nspv2.Provider):
+        def lookup(self, query: Any, flags: Any, session: Any) -> Iterator[nspv2.QuerySet]:
+            yield nspv2.QuerySet(instance_name="yielded")
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    serve(Yielding())
+    ffi, ws = native.ffi, native.winsock
+    assert ws.WSAStartup(0x0202, ffi.new("WSADATA *")) == 0
+    try:
+        handle = raw_begin(native, "x")
+        with monkeypatch.context() as patch:
+            patch.setattr(_runtime, "_workers_idle", 0)  # so the NextEx needs a new thread
+            patch.setattr(threading.Thread, "start", refuse)
+            buf = ffi.new("char[]", 4096)
+            length = ffi.new("DWORD *", 4096)
+            rc = ws.WSALookupServiceNextW(
+                handle, nspv2.LUP_RETURN_ALL, length, ffi.cast("WSAQUERYSETW *", buf)
+            )
+            assert (rc, ws.WSAGetLastError()) == (-1, nspv2.WSANO_RECOVERY)
+        assert ws.WSALookupServiceEnd(handle) == 0
+        assert [r.instance_name for r in nspv2.lookup("y", namespace=nspv2.NS_DNS)] == ["yielded"]
+    finally:
+        ws.WSACleanup()
 
 
 def test_end_cancels_async_provider_task_and_plain_token(serve: Serve, native: Native) -> None:

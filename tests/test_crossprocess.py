@@ -47,6 +47,7 @@ STAT_NAMES = (
     "requests",
     "rundowns",
     "handovers",
+    "long_calls",
 )
 
 
@@ -236,6 +237,18 @@ class PendingNext:
         self.session.__exit__(None, None, None)
 
 
+def end_while_pending(host: Host, native: Native, guid: uuid.UUID, name: str, started: str) -> None:
+    """Ends a lookup of `name` from this thread once the host's provider records `started`
+    while another thread's NextW waits for it; that NextW must return WSA_E_CANCELLED."""
+    pending = PendingNext(native, guid, name)
+    try:
+        wait_for(lambda: started in host.events(), f"the host's provider to record {started!r}")
+        assert native.winsock.WSALookupServiceEnd(pending.handle[0]) == 0
+        assert pending.result() == {"rc": -1, "error": nspv2.WSA_E_CANCELLED}
+    finally:
+        pending.session.__exit__(None, None, None)
+
+
 # ---- the tests ----
 
 
@@ -306,13 +319,7 @@ def test_end_in_another_thread_cancels_next(
     WSA_E_CANCELLED, and the host ends its lookup too: the waiting NEXT handed the connection's
     reading to another host thread, which read and ran the END."""
     before = stats(host)["handovers"]
-    pending = PendingNext(native, provider_id, "hang")
-    try:
-        wait_for(lambda: "hanging" in host.events(), "the host's provider to start waiting")
-        assert native.winsock.WSALookupServiceEnd(pending.handle[0]) == 0
-        assert pending.result() == {"rc": -1, "error": nspv2.WSA_E_CANCELLED}
-    finally:
-        pending.session.__exit__(None, None, None)
+    end_while_pending(host, native, provider_id, "hang", "hanging")
     wait_for(lambda: stats(host)["lookups"] == 0, "the host to end the lookup")
     assert stats(host)["handovers"] == before + 1
 
@@ -324,6 +331,49 @@ def test_host_runs_a_next_answered_at_once_on_the_reading_thread(host: Host) -> 
     for _ in range(20):
         assert names(nspv2.lookup("pid", namespace=nspv2.NS_DNS)) == [str(host.process.pid)]
     assert stats(host)["handovers"] == before
+
+
+def test_host_steps_a_generator_on_the_thread_that_read_the_next(host: Host) -> None:
+    """A generator's step runs on the host thread that read the NEXT, as on Winsock's threads,
+    not on a worker thread of the runtime: no thread is woken for it."""
+    before = stats(host)
+    for _ in range(5):
+        (name,) = names(nspv2.lookup("thread", namespace=nspv2.NS_DNS))
+        assert name is not None and not name.startswith("nspv2-worker")
+    after = stats(host)
+    assert (after["handovers"], after["lookups"]) == (before["handovers"], 0)
+
+
+def test_end_reaches_a_generator_stuck_in_its_step(
+    host: Host, native: Native, provider_id: uuid.UUID
+) -> None:
+    """End while a generator's step blocks on a host thread: the client's NextW returns
+    WSA_E_CANCELLED at once, the host's watchdog hands the connection's reading to another thread
+    so the END arrives while the step still runs (the provider sees lookup_cancelled()), and the
+    host serves on."""
+    before = stats(host)["long_calls"]
+    end_while_pending(host, native, provider_id, "stuck", "stuck")
+    wait_for(lambda: "saw end" in host.events(), "the provider to see the lookup ended")
+    wait_for(lambda: stats(host)["lookups"] == 0, "the host to end the lookup")
+    assert stats(host)["long_calls"] >= before + 1
+    assert names(nspv2.lookup("pid", namespace=nspv2.NS_DNS)) == [str(host.process.pid)]
+
+
+def test_a_long_call_does_not_hold_back_the_clients_other_threads(host: Host) -> None:
+    """A plain lookup that takes 3 s in the host does not hold back another thread of the same
+    client process (one connection): its lookup is answered while the slow one still runs."""
+    slow: List[List[Optional[str]]] = []
+    thread = threading.Thread(
+        target=lambda: slow.append(names(nspv2.lookup("slow", namespace=nspv2.NS_DNS)))
+    )
+    thread.start()
+    try:
+        wait_for(lambda: "begin slow" in host.events(), "the slow lookup to start")
+        assert names(nspv2.lookup("pid", namespace=nspv2.NS_DNS)) == [str(host.process.pid)]
+        assert "slow done" not in host.events()
+    finally:
+        thread.join(PATIENCE)
+    assert slow == [["slow"]]
 
 
 CLIENT = """

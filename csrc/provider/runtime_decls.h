@@ -85,6 +85,12 @@ struct nspv2_gate_counts {
 };
 void nspv2_gate_counts(struct nspv2_gate_counts *counts);
 
+/* winsock_link.c: whether the provider call running on this thread was made on the client's own
+ * thread (the stand-in within one process: StandinOnClientThread), where provider code End
+ * cannot interrupt must not run; false on Winsock's worker threads (Windows) and a host's
+ * dispatch threads (the stand-in across processes), where it may. 1 or 0. */
+int nspv2_on_client_thread(void);
+
 /* Completes an NSPv2 asynchronous call through Winsock's WSAProviderCompleteAsyncCall. */
 INT nspv2_complete_async(HANDLE asyncCall, INT code);
 

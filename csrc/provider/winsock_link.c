@@ -109,6 +109,27 @@ INT nspv2_complete_async(HANDLE asyncCall, INT code)
     return c(asyncCall, code);
 }
 
+typedef BOOL(WINAPI *on_client_thread_fn)(void);
+static _Atomic(on_client_thread_fn) on_client_thread;
+
+static BOOL WINAPI winsock_thread(void)
+{
+    return 0;
+}
+
+int nspv2_on_client_thread(void)
+{
+    on_client_thread_fn f = atomic_load(&on_client_thread);
+    if (f == NULL) {
+        void *found = find_symbol("StandinOnClientThread");
+        memcpy(&f, &found, sizeof f);
+        if (f == NULL)
+            f = winsock_thread; /* ws2_32: calls arrive on its worker threads */
+        atomic_store(&on_client_thread, f);
+    }
+    return f() != 0;
+}
+
 #ifdef _WIN32
 void nspv2_publish_domains(const GUID *provider, const CHAR *text)
 {

@@ -16,7 +16,10 @@
  * none waits; async.c's wait hook says when), so an END can arrive while a NEXT of the same
  * lookup waits; anything else, and a call completed at once, it runs and reads on. Why not
  * hand over before every NEXT: a result the provider already holds (every plain lookup's)
- * would pay a thread wake-up for nothing. Why not a reader that hands calls to workers: a
+ * would pay a thread wake-up for nothing. A call that runs long in the provider (a plain lookup
+ * waiting on I/O, a generator's step: provider code runs on these threads, as on Winsock's) has
+ * its connection's reading handed over by a watchdog after HANDOVER_AFTER_MS, so the client's
+ * other threads and its END are not held back; the watchdog sleeps while no call runs. Why not a reader that hands calls to workers: a
  * hand-off is a thread wake-up on every call's critical path, and measured, the largest part
  * of a cycle (tools/bench_cross). A malformed message gets WSAEINVAL and the connection is
  * closed (the session runs down). Counters for tests: the STATS request. */
@@ -31,10 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_WORKERS 32          /* threads of one connection */
 #define BODY_TIMEOUT_MS 5000
+#define HANDOVER_AFTER_MS 10    /* a call running longer gets its connection read by another */
 
 struct listener;
 
@@ -63,10 +68,22 @@ struct listener {
     struct listener *next;
 };
 
+/* A call a connection's thread runs (on that thread's stack), listed while it runs, for the
+ * watchdog; under g_host. */
+struct hcall {
+    struct hconn *c;
+    uint64_t since;               /* standin_now_ms() when it started */
+    bool handed;                  /* its connection's reading went to another thread */
+    struct hcall *prev, *next;
+};
+
 static pthread_mutex_t g_host = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_host_cv = PTHREAD_COND_INITIALIZER;
 static struct listener *g_listeners;
 static uint64_t g_stats[WIRE_STAT_COUNT];
+static struct hcall *g_running;   /* the calls running now (under g_host) */
+static pthread_cond_t g_watch_cv; /* CLOCK_MONOTONIC; the watchdog sleeps on it */
+static bool g_watch_started, g_watch_idle; /* idle: asleep until a call starts (under g_host) */
 
 static void count(enum wire_stat which, int64_t delta)
 {
@@ -344,14 +361,95 @@ static void hand_over_reading(struct hconn *c)
 }
 
 /* The async wait hook of a NEXT or SETSERVICE (async.c): the provider did not complete the
- * call before returning, so this thread will wait; another reads on meanwhile. Lock NOT held. */
+ * call before returning, so this thread will wait; another reads on meanwhile (unless the
+ * watchdog saw to it already). Lock NOT held. */
 static void hand_over_when_waiting(void *arg)
 {
-    struct hconn *c = arg;
+    struct hcall *call = arg;
     pthread_mutex_lock(&g_host);
-    hand_over_reading(c);
-    g_stats[WIRE_STAT_HANDOVERS]++;
+    if (!call->handed) {
+        call->handed = true;
+        hand_over_reading(call->c);
+        g_stats[WIRE_STAT_HANDOVERS]++;
+    }
     pthread_mutex_unlock(&g_host);
+}
+
+/* The watchdog: hands the reading of a connection whose call has run HANDOVER_AFTER_MS to
+ * another thread. It sleeps until the oldest running call comes of age, or, when none runs,
+ * until one starts (call_start wakes it then only). */
+static void *watch_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_host);
+    for (;;) {
+        uint64_t now = standin_now_ms(), due = 0;
+        for (struct hcall *k = g_running; k; k = k->next) {
+            if (k->handed)
+                continue;
+            if (now - k->since >= HANDOVER_AFTER_MS) {
+                k->handed = true;
+                hand_over_reading(k->c);
+                g_stats[WIRE_STAT_LONG_CALLS]++;
+            } else if (due == 0 || k->since + HANDOVER_AFTER_MS < due) {
+                due = k->since + HANDOVER_AFTER_MS;
+            }
+        }
+        if (due == 0) {
+            g_watch_idle = true;
+            while (g_watch_idle)
+                pthread_cond_wait(&g_watch_cv, &g_host);
+        } else {
+            struct timespec ts = {(time_t)(due / 1000u), (long)(due % 1000u) * 1000000L};
+            pthread_cond_timedwait(&g_watch_cv, &g_host, &ts);
+        }
+    }
+    return NULL;
+}
+
+/* Starts the watchdog once (lock held); a host that cannot has no watchdog, and a call that
+ * runs long then holds its connection's reading until it returns, as before it existed. */
+static void watch_start(void)
+{
+    if (g_watch_started)
+        return;
+    g_watch_started = true;
+    pthread_condattr_t cattr;
+    pthread_condattr_init(&cattr);
+    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_watch_cv, &cattr);
+    pthread_condattr_destroy(&cattr);
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&thread, &attr, watch_main, NULL) != 0)
+        g_watch_idle = false;    /* nobody to wake */
+    pthread_attr_destroy(&attr);
+}
+
+/* A call starts running on this thread (lock held). */
+static void call_start(struct hcall *call, struct hconn *c)
+{
+    *call = (struct hcall){.c = c, .since = standin_now_ms(), .next = g_running};
+    if (g_running)
+        g_running->prev = call;
+    g_running = call;
+    if (g_watch_idle) {
+        g_watch_idle = false;
+        pthread_cond_signal(&g_watch_cv);
+    }
+}
+
+/* The call is done (lock held). */
+static void call_done(struct hcall *call)
+{
+    if (call->prev)
+        call->prev->next = call->next;
+    else
+        g_running = call->next;
+    if (call->next)
+        call->next->prev = call->prev;
 }
 
 /* HELLO: NO_ERROR, or the refusal sent (id 0: about the connection). */
@@ -384,6 +482,7 @@ static void *serve_main(void *arg)
 {
     struct hconn *c = arg;
     StandinClientAttach(c->client);
+    standin_set_dispatch_thread();  /* provider code may block here: End comes on another */
     pthread_mutex_lock(&g_host);
     for (;;) {
         while (c->reading && !c->ended) {
@@ -413,13 +512,16 @@ static void *serve_main(void *arg)
             count(said_hello ? WIRE_STAT_MALFORMED : WIRE_STAT_REFUSED, 1);
             ok = false;
         }
+        struct hcall call;
         pthread_mutex_lock(&g_host);
         c->reading = false;
         if (c->waiting > 0 && !ok)
             pthread_cond_signal(&c->turn);
+        if (ok)
+            call_start(&call, c);
         pthread_mutex_unlock(&g_host);
         if (ok && (r.header.type == WIRE_NEXT || r.header.type == WIRE_SETSERVICE))
-            async_wait_hook = (struct async_wait_hook){hand_over_when_waiting, c};
+            async_wait_hook = (struct async_wait_hook){hand_over_when_waiting, &call};
         if (!ok) {
             free(message);
             connection_end(c, false);
@@ -466,6 +568,7 @@ static void *serve_main(void *arg)
         if (cleaned || refused)
             connection_end(c, cleaned);
         pthread_mutex_lock(&g_host);
+        call_done(&call);
     }
     thread_leave(c);
     return NULL;
@@ -674,6 +777,7 @@ void remote_host_publish(const GUID *guid)
     }
     l->next = g_listeners;
     g_listeners = l;
+    watch_start();
     /* After the socket: a client that finds the socket but no list yet asks the host. A list
      * left by an earlier host of the same provider goes either way. */
     struct domains_note *note = note_of(guid);

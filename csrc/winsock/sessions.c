@@ -24,6 +24,7 @@ static struct client g_process;            /* client 0, always present */
 static struct client *g_clients = &g_process;
 static INT g_next_client_id = 1;
 static _Thread_local INT t_client;
+static _Thread_local bool t_dispatch;      /* a host's dispatch thread (remote_host.c) */
 
 static struct client *client_find(INT id)
 {
@@ -178,6 +179,16 @@ STANDIN_EXPORT INT WINAPI StandinClientAttach(INT clientId)
         return standin_fail(WSAEINVAL);
     t_client = clientId;
     return NO_ERROR;
+}
+
+void standin_set_dispatch_thread(void)
+{
+    t_dispatch = true;
+}
+
+STANDIN_EXPORT BOOL WINAPI StandinOnClientThread(void)
+{
+    return !t_dispatch;
 }
 
 STANDIN_EXPORT INT WINAPI StandinClientKill(INT clientId)

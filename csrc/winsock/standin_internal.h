@@ -200,6 +200,9 @@ struct async_call *async_create(const GUID *provider, void *block, size_t block_
  * block until a late completion or the process's final cleanup). Lock NOT held. */
 bool async_wait(struct async_call *call, HANDLE handle);
 void async_free(struct async_call *call);
+/* sessions.c: marks the calling thread as one of a host's dispatch threads (remote_host.c), on
+ * which StandinOnClientThread answers FALSE. */
+void standin_set_dispatch_thread(void);
 /* This thread's hook for the moment an async call has to wait: the provider returned without
  * completing it. async_wait calls it once, lock NOT held, and clears it. The host's dispatch
  * (remote_host.c) sets it around a NEXT or SETSERVICE to hand its connection's reading to

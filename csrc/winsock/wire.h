@@ -57,6 +57,7 @@ enum wire_stat {
     WIRE_STAT_REQUESTS,         /* requests answered */
     WIRE_STAT_RUNDOWNS,         /* connections that ended without CLEANUP */
     WIRE_STAT_HANDOVERS,        /* readings handed to another thread: a call had to wait */
+    WIRE_STAT_LONG_CALLS,       /* readings handed over because a call ran long (watchdog) */
     WIRE_STAT_COUNT
 };
 

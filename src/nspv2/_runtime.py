@@ -522,11 +522,12 @@ class Lookup:
     results known in Begin that C does not hold. Its results are written, as they come, into
     the records csrc/provider/lookups.c packs (nspv2_record_pack); NextEx calls are answered
     from them on the calling thread, and wait only while provider code has to run for the next
-    result: a generator's on a worker thread, an async provider's on the event loop thread. A
-    generator is stepped one result ahead of the client, so the NextEx that finds its end is
-    answered at once. Once all its results are known, it is handed to C under the same
-    handle (nspv2_lookups_adopt), which answers its last NextEx calls and its End without
-    Python. ``lock`` is never held while provider code runs."""
+    result: a generator's on a worker thread (on the calling thread when it is Winsock's, see
+    _drive), an async provider's on the event loop thread. On a worker a generator is stepped
+    one result ahead of the client, so the NextEx that finds its end is answered at once. Once
+    all its results are known, it is handed to C under the same handle (nspv2_lookups_adopt),
+    which answers its last NextEx calls and its End without Python. ``lock`` is never held
+    while provider code runs."""
 
     __slots__ = (
         "adopted",
@@ -787,14 +788,17 @@ def _in_c(lookup_id: int, flags: int, length: CData, buf: CData) -> int:
     return _WSA_INVALID_HANDLE if code == bridge.lib.NSPV2_NOT_INLINE else code
 
 
-# -- the worker threads: where plain providers' generators run ----------------------------------
+# -- the worker threads: where plain providers' generators run in the stand-in's clients -------
 #
-# Never on the calling Winsock thread: in the stand-in that is the client's own thread, and a
-# generator stuck between two results would keep WSALookupServiceNext from returning when End
-# comes. Each worker waits on one shared queue; a job goes to a worker that is idle (counted
-# when it is reserved, not when it wakes), else to a new one, up to WORKER_THREADS, else waits
-# in the queue. Cheaper than concurrent.futures' pool, whose futures and conditions cost about
-# a third of a generator's lookup here (and whose import alone weighs on a cold start).
+# A generator steps on the thread that calls NextEx when that is a Winsock thread (Windows; a
+# host serving other processes through the stand-in): End comes on another thread there and
+# completes the call at once, however long the step. Never on a client's own thread (the
+# stand-in within one process): a generator stuck between two results would keep
+# WSALookupServiceNext from returning when End comes, so there it runs on a worker thread. Each
+# worker waits on one shared queue; a job goes to a worker that is idle (counted when it is
+# reserved, not when it wakes), else to a new one, up to WORKER_THREADS, else waits in the queue.
+# Cheaper than concurrent.futures' pool, whose futures and conditions cost about a third of a
+# generator's lookup here (and whose import alone weighs on a cold start).
 
 #: At most this many generators run at once; more wait for a worker.
 WORKER_THREADS = 32
@@ -805,7 +809,8 @@ _workers_idle = 0
 
 
 def _to_worker(lookup: Lookup) -> None:
-    """Runs the lookup's generator (_run_iterator) on a worker thread, soon."""
+    """Runs the lookup's generator (_run_iterator) on a worker thread, soon; raises, queueing
+    nothing, when it needs a new thread and none can start."""
     global _workers_started, _workers_idle
     start = False
     with _workers_lock:
@@ -814,9 +819,14 @@ def _to_worker(lookup: Lookup) -> None:
         elif _workers_started < WORKER_THREADS:
             _workers_started += 1
             start = True
-    _jobs.put(lookup)
     if start:
-        threading.Thread(target=_worker, name="nspv2-worker", daemon=True).start()
+        try:
+            threading.Thread(target=_worker, name="nspv2-worker", daemon=True).start()
+        except BaseException:
+            with _workers_lock:
+                _workers_started -= 1
+            raise
+    _jobs.put(lookup)
 
 
 def _worker() -> None:
@@ -847,7 +857,10 @@ def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: C
             start = not lookup.busy
             lookup.busy = True
         if start:
-            _drive(lookup)
+            try:
+                _drive(lookup)
+            except BaseException as exc:  # nothing will run it: its waiting calls (this one
+                _abandon(lookup, exc)  # too) complete with the code now, exactly once
         return int(bridge.lib.NSPV2_PENDING)
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceNextEx", lookup.entry.guid if lookup else None)
@@ -856,21 +869,27 @@ def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: C
 def _drive(lookup: Lookup) -> None:
     """Starts running the lookup's source where provider code runs (it is busy now)."""
     if lookup.kind == "iterator":
-        _to_worker(lookup)
+        if bridge.lib.nspv2_on_client_thread():
+            _to_worker(lookup)
+        else:
+            _run_iterator(lookup, ahead=False)
     elif not _run_inline(lookup):
         post(_start_async, lookup)
 
 
-def _run_iterator(lookup: Lookup) -> None:
-    """On a worker thread: steps a generator until the waiting NextEx calls are answered and one
-    result more is at hand (or the generator is done), then closes it if End came meanwhile."""
+def _run_iterator(lookup: Lookup, ahead: bool = True) -> None:
+    """Steps a generator until the waiting NextEx calls are answered and, on a worker thread
+    (``ahead``), one result more is at hand (or the generator is done), then closes it if End
+    came meanwhile. On the NextEx's own thread it stops at the answer: a step more would hold
+    the call's return (on Winsock's thread, the reply to the client) until that step is done."""
     source = lookup.source
     close = False
     try:
         while True:
             with lookup.lock:
                 _answer_waiting(lookup)
-                if lookup.ended or lookup.exhausted or (lookup.results and not lookup.waiting):
+                answered = not lookup.waiting
+                if lookup.ended or lookup.exhausted or (answered and (lookup.results or not ahead)):
                     lookup.busy = False
                     close = lookup.ended and not lookup.exhausted
                     if lookup.exhausted:

@@ -35,5 +35,12 @@ INT WINAPI StandinPublishDomains(const GUID *guid, const CHAR *text);
  * provider to the processes of its host's user only. */
 #define STANDIN_MAX_ALLOWED_USERS 64
 INT WINAPI StandinAllowUsers(const DWORD *uids, DWORD count);
+/* The provider library asks it (not tests): whether the provider call running on this thread
+ * was made on the client's own thread, as the stand-in's calls within one process are (TRUE), or
+ * arrived on a host's dispatch thread, as a call from another process does (FALSE). On Windows
+ * every call arrives on a Winsock worker thread; ws2_32 has no such function, and a provider
+ * that finds none takes FALSE. A call on the client's own thread must not block on provider code
+ * End cannot interrupt: End is to complete that call at once (WSA_E_CANCELLED). */
+BOOL WINAPI StandinOnClientThread(void);
 /* Whether the provider is advertised here or by a host in another process. */
 BOOL WINAPI StandinIsAdvertised(const GUID *guid);
