@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_bench_cross_runs(tmp_path: Path) -> None:
     """The benchmark builds its C side, starts a host, the bare server and dnsmasq, measures
-    each, and writes every sample and the three verdicts."""
+    each, and writes every sample and the four verdicts."""
     tool("gcc")
     tool("dnsmasq")
     out = tmp_path / "bench.json"
@@ -27,11 +27,13 @@ def test_bench_cross_runs(tmp_path: Path) -> None:
     )
     assert done.returncode in (0, 1), done.stderr  # 1: a target missed, still a full report
     report = json.loads(out.read_text())
-    assert set(report["ns_per_cycle"]) == {"nspv2", "bare", "dnsmasq"}
+    assert set(report["ns_per_cycle"]) == {"nspv2", "generator", "bare", "dnsmasq"}
     assert all(len(v) == report["repeats"] for v in report["ns_per_cycle"].values())
     assert [v["target"].split()[0] for v in report["verdicts"]] == [
         "cross-process",
         "cross-process",
         "8",
+        "cross-process",
     ]
     assert "(a) nspv2 across processes" in done.stdout
+    assert "(e) a generator across processes" in done.stdout

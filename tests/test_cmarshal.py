@@ -69,6 +69,15 @@ def test_no_results_are_no_records() -> None:
     assert c_records(None) == c_records([]) == c_records(()) == b""
 
 
+def test_no_default_provider_id() -> None:
+    """With no default provider id (None), a result that names none is written without one on
+    both paths, byte for byte alike, and one that names its own keeps it."""
+    assert C._c is not None
+    for result in (QuerySet(instance_name="anon"), QuerySet(provider_id=PROVIDER)):
+        expected = PYTHON.records(result, default_provider_id=None, failed=failed)
+        assert C._c.pack_results(result, None, 0) == expected[1]
+
+
 class Sub(QuerySet):
     pass
 

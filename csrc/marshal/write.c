@@ -203,7 +203,7 @@ static int result_read(Marshaller *m, struct result *r, PyObject *item, PyObject
         (!PyBytes_CheckExact(blob) || (uint64_t)PyBytes_GET_SIZE(blob) > UINT32_MAX))
         return 0;
     if (r->f[F_PROVIDER_ID] == Py_None) {
-        r->guid = default_guid == Py_None ? NULL : new_ref(default_guid);
+        r->guid = default_guid == NULL ? NULL : new_ref(default_guid); /* NULL: none */
     } else if ((r->guid = uuid_bytes(m, r->f[F_PROVIDER_ID])) == NULL) {
         return 0;
     }
