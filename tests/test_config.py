@@ -292,3 +292,31 @@ def test_log_settings_section(tmp_path: Path) -> None:
     chosen = hostlog.settings(values)
     assert chosen.level == logging.DEBUG and not chosen.enabled
     assert hostlog.settings({}).enabled and hostlog.settings({}).level == logging.WARNING
+
+
+def test_log_file_is_checked_at_once_and_rotates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's log file is created when logging is configured (so a file that cannot be
+    written is reported then), written in the host's format from its first record, and rotated
+    at ROTATE_BYTES keeping ROTATE_COUNT old files."""
+    from nspv2 import hostlog
+
+    monkeypatch.setattr(hostlog, "ROTATE_BYTES", 300)
+    logger = logging.getLogger("nspv2.test-rotation")
+    file = tmp_path / "logs" / "host.log"
+    try:
+        assert hostlog.configure(logger, {"log_file": str(file), "log_level": "info"}) == file
+        assert file.exists() and file.read_text() == ""
+        for i in range(40):
+            logger.info("record %d of the rotation test", i)
+        assert " nspv2[" in file.read_text() and "INFO: record 39 " in file.read_text()
+        rotated = sorted(p.name for p in file.parent.iterdir())
+        assert rotated == ["host.log", "host.log.1", "host.log.2", "host.log.3"]
+        blocked = tmp_path / "not-a-folder"
+        blocked.write_text("")
+        assert hostlog.configure(logger, {"log_file": str(blocked / "host.log")}) is None
+    finally:
+        for handler in list(logger.handlers):
+            handler.close()
+            logger.removeHandler(handler)

@@ -656,3 +656,30 @@ def test_full_path_under_valgrind(host: Path, installed: Dict[str, str], config:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_importing_nspv2_leaves_the_client_side_for_later() -> None:
+    """`import nspv2` and its log settings (what a host the library starts imports) load neither
+    the client's nor the Python host's side nor cffi nor logging.handlers (together a quarter
+    of a host's cold start here), and they are still there on first use: names, submodules,
+    `from nspv2 import *`."""
+    script = (
+        "import sys, nspv2, nspv2.hostlog\n"
+        "early = [m for m in ('cffi', 'nspv2.catalog', 'nspv2.client', 'nspv2.host',"
+        " 'logging.handlers') if m in sys.modules]\n"
+        "assert early == [], early\n"
+        "assert nspv2.lookup.__module__ == 'nspv2.client'\n"
+        "assert nspv2.catalog.CatalogEntry is nspv2.CatalogEntry\n"
+        "assert callable(nspv2._native.load) and 'advertise' in dir(nspv2)\n"
+        "namespace = {}\n"
+        "exec('from nspv2 import *', namespace)\n"
+        "assert namespace['advertise'] is nspv2.host.advertise\n"
+        "try:\n"
+        "    nspv2.no_such_name\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('no AttributeError')\n"
+    )
+    done = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -18,7 +18,6 @@ reported once on stderr; it never stops the provider.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 from dataclasses import dataclass
@@ -49,6 +48,39 @@ def default_file() -> Path:
         return Path("/var/log/nspv2/host.log")
     home = pwd.getpwuid(os.getuid()).pw_dir
     return Path(home) / ".local" / "state" / "nspv2" / "host.log"
+
+
+class _RotatingFile(logging.Handler):
+    """The rotating log file, opened by its first record: importing logging.handlers (with the
+    socket, pickle and selectors modules it loads) was a tenth of a host's cold start, and most
+    hosts log nothing."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._file: Optional[logging.Handler] = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self._file is None:
+                from logging.handlers import RotatingFileHandler
+
+                self._file = RotatingFileHandler(
+                    self.path, maxBytes=ROTATE_BYTES, backupCount=ROTATE_COUNT, encoding="utf-8"
+                )
+                self._file.setFormatter(self.formatter)
+            self._file.emit(record)
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
 
 
 def _level(text: str) -> int:
@@ -82,9 +114,9 @@ def configure(logger: logging.Logger, values: Dict[str, str]) -> Optional[Path]:
         path = chosen.file or default_file()
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            rotating = logging.handlers.RotatingFileHandler(
-                path, maxBytes=ROTATE_BYTES, backupCount=ROTATE_COUNT, encoding="utf-8"
-            )
+            with open(path, "a", encoding="utf-8"):
+                pass  # writable now: the handler opens it at its first record
+            rotating = _RotatingFile(path)
         except OSError as exc:
             logger.warning("cannot write the log file %s (%s); logging to stderr only", path, exc)
             path = None
@@ -93,7 +125,9 @@ def configure(logger: logging.Logger, values: Dict[str, str]) -> Optional[Path]:
             logger.addHandler(rotating)
     if chosen.event_log and sys.platform == "win32":
         try:
-            logger.addHandler(logging.handlers.NTEventLogHandler("nspv2"))
+            from logging.handlers import NTEventLogHandler
+
+            logger.addHandler(NTEventLogHandler("nspv2"))
         except Exception as exc:  # pywin32 missing, or no right to register the source
             logger.warning("cannot log to the Windows Event Log (%s)", exc)
     if not logger.handlers:
