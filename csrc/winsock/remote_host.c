@@ -9,20 +9,22 @@
  *
  * One socket per advertised provider, <runtime folder>/{GUID}.sock, mode 0600 in a 0700 folder
  * (only its owner can open it), and SO_PEERCRED checked on every connection: the same user, or
- * a user the host's configuration lets in (StandinAllowUsers; then 0666 in a 0711 folder). Threads: one accept thread per
- * socket, and per connection a leader and followers: the leader reads one message and runs it;
- * when a NEXT or SETSERVICE has to wait for its asynchronous completion (the provider returned
- * without completing it), the leader first hands the reading to a follower (a new thread when
- * none waits; async.c's wait hook says when), so an END can arrive while a NEXT of the same
- * lookup waits; anything else, and a call completed at once, it runs and reads on. Why not
+ * a user the host's configuration lets in (StandinAllowUsers; then 0666 in a 0711 folder).
+ * Threads: one accept thread per socket, and per connection a leader and followers: the leader
+ * reads one message and runs it; when a NEXT or SETSERVICE has to wait for its asynchronous
+ * completion (the provider returned without completing it), the leader first hands the reading
+ * to a follower (a new thread when none waits; async.c's wait hook says when), so an END can
+ * arrive while a NEXT of the same lookup waits; anything else, and a call completed at once, it
+ * runs and reads on. Why not
  * hand over before every NEXT: a result the provider already holds (every plain lookup's)
  * would pay a thread wake-up for nothing. A call that runs long in the provider (a plain lookup
  * waiting on I/O, a generator's step: provider code runs on these threads, as on Winsock's) has
  * its connection's reading handed over by a watchdog after HANDOVER_AFTER_MS, so the client's
- * other threads and its END are not held back; the watchdog sleeps while no call runs. Why not a reader that hands calls to workers: a
- * hand-off is a thread wake-up on every call's critical path, and measured, the largest part
- * of a cycle (tools/bench_cross). A malformed message gets WSAEINVAL and the connection is
- * closed (the session runs down). Counters for tests: the STATS request. */
+ * other threads and its END are not held back; the watchdog sleeps while no call runs. Why not
+ * a reader that hands calls to workers: a hand-off is a thread wake-up on every call's critical
+ * path, and measured, the largest part of a cycle (tools/bench_cross). A malformed message gets
+ * WSAEINVAL and the connection is closed (the session runs down). Counters for tests: the STATS
+ * request. */
 #ifndef _WIN32
 #include "standin_internal.h"
 #include "rundir.h"
@@ -423,8 +425,7 @@ static void watch_start(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&thread, &attr, watch_main, NULL) != 0)
-        g_watch_idle = false;    /* nobody to wake */
+    (void)pthread_create(&thread, &attr, watch_main, NULL); /* else g_watch_idle stays false */
     pthread_attr_destroy(&attr);
 }
 
