@@ -300,6 +300,18 @@ static void do_stats(struct hconn *c, const struct wire_request *r)
 
 /* ---- threads ---- */
 
+/* Starts a thread nobody joins: true if it runs. */
+static bool start_detached(void *(*run)(void *), void *arg)
+{
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    bool started = pthread_create(&thread, &attr, run, arg) == 0;
+    pthread_attr_destroy(&attr);
+    return started;
+}
+
 static void *serve_main(void *arg);
 
 /* The client is gone (EOF, a malformed message, CLEANUP): the first thread to see it ends its
@@ -353,13 +365,8 @@ static void hand_over_reading(struct hconn *c)
     }
     if (c->threads >= MAX_WORKERS)
         return;                  /* the reading waits for a running call to come back */
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&thread, &attr, serve_main, c) == 0)
+    if (start_detached(serve_main, c))
         c->threads++;
-    pthread_attr_destroy(&attr);
 }
 
 /* The async wait hook of a NEXT or SETSERVICE (async.c): the provider did not complete the
@@ -421,12 +428,7 @@ static void watch_start(void)
     pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
     pthread_cond_init(&g_watch_cv, &cattr);
     pthread_condattr_destroy(&cattr);
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    (void)pthread_create(&thread, &attr, watch_main, NULL); /* else g_watch_idle stays false */
-    pthread_attr_destroy(&attr);
+    (void)start_detached(watch_main, NULL); /* else g_watch_idle stays false */
 }
 
 /* A call starts running on this thread (lock held). */
@@ -603,16 +605,11 @@ static void start_connection(struct listener *l, int fd)
     g_stats[WIRE_STAT_CONNECTIONS]++;
     g_stats[WIRE_STAT_ACCEPTED]++;
     pthread_mutex_unlock(&g_host);
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&thread, &attr, serve_main, c) != 0) {
+    if (!start_detached(serve_main, c)) {
         StandinClientKill(client);
         pthread_mutex_lock(&g_host);
         thread_leave(c);         /* the connection's only "thread": frees it */
     }
-    pthread_attr_destroy(&attr);
 }
 
 static void *accept_main(void *arg)
