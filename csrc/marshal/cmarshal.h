@@ -8,7 +8,9 @@
  *   addresses.c  a result's CsAddr tuple written as its CSADDR_INFO block (socket addresses as
  *                Winsock's SOCKADDR_IN / SOCKADDR_IN6);
  *   begin.c      NSPv2LookupServiceBegin's usual path (the Begin type), which the provider
- *                library calls directly.
+ *                library calls directly;
+ *   step.c       a generator's steps (the Stepper type), which the provider library calls for
+ *                the lookups it keeps for a generator (csrc/provider/lookups.c's sources).
  *
  * Each behaviour has one owner. Where C meets something it does not take (a QuerySet subclass,
  * a list where a tuple belongs, a value out of range, a string with NUL, a host name that is not
@@ -102,7 +104,7 @@ enum {
     F_QUERY_STRING, F_ADDRESSES, F_OUTPUT_FLAGS, F_BLOB
 };
 
-extern PyTypeObject cm_marshaller_type, cm_begin_type;
+extern PyTypeObject cm_marshaller_type, cm_begin_type, cm_stepper_type;
 
 /* read.c: the methods guid_at and read_restrictions; the restrictions at qs as a QuerySet
  * (address: qs as an int, or NULL). */
@@ -114,6 +116,12 @@ PyObject *cm_read_query(Marshaller *m, const WSAQUERYSET2W *qs, PyObject *addres
 int cm_write_init(void);
 PyObject *cm_pack_results(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *cm_create_lookup(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+/* A provider's answer (None, a QuerySet, a list or tuple of them) as records (see
+ * nspv2_lookups_create), in *out (PyMem_Malloc'd, *size bytes, *count records): 1; 0 when the
+ * Python code must write it (nothing allocated, no exception); -1 with an exception for this
+ * module's misuse or no memory. */
+int cm_pack(Marshaller *m, PyObject *result, PyObject *provider_id, PyObject *namespace,
+            char **out, size_t *size, Py_ssize_t *count);
 PyObject *cm_create(Marshaller *m, PyObject *result, PyObject *provider_id,
                     PyObject *namespace, uint64_t session, const GUID *provider, DWORD flags,
                     PyObject *failed);
@@ -125,7 +133,8 @@ PyObject *cm_create(Marshaller *m, PyObject *result, PyObject *provider_id,
 int cm_addresses_init(void);
 PyObject *cm_addresses_block(Marshaller *m, PyObject *addresses, size_t base);
 
-/* begin.c */
+/* begin.c, step.c */
 int cm_begin_init(void);
+int cm_step_init(void);
 
 #endif

@@ -119,21 +119,26 @@ PyMODINIT_FUNC PyInit__cmarshal(void)
         if ((cm_fields[i] = PyUnicode_InternFromString(field_names[i])) == NULL)
             return NULL;
     }
-    if (cm_write_init() != 0 || cm_addresses_init() != 0 || cm_begin_init() != 0)
+    if (cm_write_init() != 0 || cm_addresses_init() != 0 || cm_begin_init() != 0 ||
+        cm_step_init() != 0)
         return NULL;
-    if (PyType_Ready(&cm_marshaller_type) != 0 || PyType_Ready(&cm_begin_type) != 0)
+    if (PyType_Ready(&cm_marshaller_type) != 0 || PyType_Ready(&cm_begin_type) != 0 ||
+        PyType_Ready(&cm_stepper_type) != 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
     Py_INCREF(&cm_marshaller_type);
     Py_INCREF(&cm_begin_type);
+    Py_INCREF(&cm_stepper_type);
     if (PyModule_AddObject(m, "Marshaller", (PyObject *)&cm_marshaller_type) != 0 ||
         PyModule_AddObject(m, "Begin", (PyObject *)&cm_begin_type) != 0 ||
+        PyModule_AddObject(m, "Stepper", (PyObject *)&cm_stepper_type) != 0 ||
         PyModule_AddIntConstant(m, "RECORD_SIZE", (long)sizeof(struct nspv2_result_record)) !=
             0) {
         Py_DECREF(&cm_marshaller_type);
         Py_DECREF(&cm_begin_type);
+        Py_DECREF(&cm_stepper_type);
         Py_DECREF(m);
         return NULL;
     }

@@ -292,10 +292,8 @@ static int result_image(Marshaller *m, struct image *im, struct result *r)
     return 1;
 }
 
-/* A provider's answer as records (see nspv2_lookups_create), in *out (PyMem_Malloc'd, *size
- * bytes, *count records): 1; 0 when the Python code must write it (nothing allocated, no
- * exception); -1 with an exception for this module's misuse or no memory. */
-static int pack(Marshaller *m, PyObject *result, PyObject *provider_id, PyObject *namespace,
+/* cmarshal.h says what cm_pack does. */
+int cm_pack(Marshaller *m, PyObject *result, PyObject *provider_id, PyObject *namespace,
                 char **out, size_t *size, Py_ssize_t *count)
 {
     PyObject *default_guid = NULL;
@@ -386,7 +384,7 @@ PyObject *cm_pack_results(PyObject *self, PyObject *const *args, Py_ssize_t narg
     char *records = NULL;
     size_t size = 0;
     Py_ssize_t count = 0;
-    int rc = pack((Marshaller *)self, args[0], args[1], args[2], &records, &size, &count);
+    int rc = cm_pack((Marshaller *)self, args[0], args[1], args[2], &records, &size, &count);
     if (rc <= 0)
         return rc < 0 ? NULL : new_ref(Py_None);
     PyObject *bytes = PyBytes_FromStringAndSize(records, (Py_ssize_t)size);
@@ -402,7 +400,7 @@ PyObject *cm_create(Marshaller *m, PyObject *result, PyObject *provider_id,
     char *records = NULL;
     size_t size = 0;
     Py_ssize_t count = 0;
-    int rc = pack(m, result, provider_id, namespace, &records, &size, &count);
+    int rc = cm_pack(m, result, provider_id, namespace, &records, &size, &count);
     if (rc < 0)
         return NULL;
     if (rc == 0) {

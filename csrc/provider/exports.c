@@ -125,6 +125,23 @@ NSPV2_EXPORT INT WINAPI NSPv2LookupServiceBegin(LPGUID lpProviderId,
     return NO_ERROR;
 }
 
+/* A generator's NextEx that found no result at hand (lookups.c, nspv2_lookups_next_call): the
+ * generator steps on this thread when it is a Winsock thread, where a step that blocks holds only
+ * this thread (End comes on another and completes the call at once). Never on a client's own
+ * thread (the stand-in within one process), which End could not free: a worker thread of the
+ * runtime's steps it there, one result ahead of the client. */
+static void run_source(void *run)
+{
+    if (nspv2_on_client_thread()) {
+        INT rc;
+        THROUGH_GATE(rc = nspv2_py_run_elsewhere((uintptr_t)run));
+        if (rc != NO_ERROR)
+            nspv2_lookups_abandon(run, rc);
+    } else {
+        THROUGH_GATE(nspv2_lookups_run(run, 0));
+    }
+}
+
 NSPV2_EXPORT VOID WINAPI NSPv2LookupServiceNextEx(HANDLE hAsyncCall, HANDLE hLookup,
                                                   DWORD dwControlFlags, LPDWORD lpdwBufferLength,
                                                   LPWSAQUERYSET2W lpqsResults)
@@ -133,11 +150,14 @@ NSPV2_EXPORT VOID WINAPI NSPv2LookupServiceNextEx(HANDLE hAsyncCall, HANDLE hLoo
     if (lpdwBufferLength == NULL)
         rc = WSAEFAULT;
     else if ((rc = nspv2_runtime_ready()) == NO_ERROR) {
-        rc = nspv2_lookups_next(handle_value(hLookup), dwControlFlags, lpdwBufferLength,
-                                lpqsResults);
+        void *run = NULL;
+        rc = nspv2_lookups_next_call(hAsyncCall, handle_value(hLookup), dwControlFlags,
+                                     lpdwBufferLength, lpqsResults, &run);
         if (rc == NSPV2_NOT_INLINE)
             THROUGH_GATE(rc = nspv2_py_next(hAsyncCall, handle_value(hLookup), dwControlFlags,
                                             lpdwBufferLength, lpqsResults));
+        else if (run != NULL)
+            run_source(run);
     }
     if (rc != NSPV2_PENDING)
         (void)nspv2_complete_async(hAsyncCall, rc);

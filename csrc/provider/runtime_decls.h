@@ -44,6 +44,34 @@ uint64_t nspv2_lookups_adopt(uint64_t lookup, uint64_t session, const GUID *prov
 INT nspv2_lookups_next(uint64_t lookup, DWORD flags, DWORD *bufferLength,
                        WSAQUERYSET2W *results);
 INT nspv2_lookups_end(uint64_t lookup);
+/* Sources: lookups whose results a provider's generator (any iterator) produces one at a time,
+ * as NextEx calls ask for them (lookups.c says how). The runtime sets its stepper once, when it
+ * attaches: `step` steps `source` once with the GIL taken and fills `step` (the record of what it
+ * produced, malloc'd, or none; `last` when the source has no more: it ended, raised, or produced
+ * an item that is not a QuerySet); `drop` hands `source` back, closing it first if `close`.
+ * create_source: a lookup of `source` (the runtime's reference, given to the lookup): its handle
+ * (odd), or 0 without memory (the source is still the caller's).
+ * next_call: NextEx (hAsyncCall `call`) on any lookup here: a Winsock code, NSPV2_NOT_INLINE as
+ * nspv2_lookups_next, or NSPV2_PENDING when the call waits for the source's next result: then, if
+ * *run is set, nobody is stepping it and the caller must have nspv2_lookups_run(*run, ahead) run
+ * (on this thread, ahead 0, where provider code may block it; else on a worker thread, ahead 1,
+ * one result ahead of the client), or nspv2_lookups_abandon(*run, code) when it cannot.
+ * cancelled: 1 when the source this thread is stepping belongs to a lookup that has ended. */
+struct nspv2_step {
+    char *record; /* one record as above, malloc'd (lookups.c frees it), or NULL */
+    size_t size;
+    int last;
+};
+typedef void (*nspv2_step_fn)(void *context, void *source, struct nspv2_step *step);
+typedef void (*nspv2_drop_fn)(void *context, void *source, int close);
+void nspv2_set_stepper(nspv2_step_fn step, nspv2_drop_fn drop, void *context);
+uint64_t nspv2_lookups_create_source(uint64_t session, const GUID *provider, DWORD flags,
+                                     void *source);
+INT nspv2_lookups_next_call(HANDLE call, uint64_t lookup, DWORD flags, DWORD *bufferLength,
+                            WSAQUERYSET2W *results, void **run);
+void nspv2_lookups_run(void *run, int ahead);
+void nspv2_lookups_abandon(void *run, INT code);
+int nspv2_lookups_cancelled(void);
 /* One record as above (an image, or no image and its code) packed into a NextEx's buffer with
  * the LUP_RETURN_* `flags` given: the code that NextEx completes with (WSAEFAULT and the length
  * needed when it does not fit; the record's code when it has no image). The runtime answers

@@ -50,3 +50,28 @@ class Begin:
     def entry(self) -> int: ...
     @property
     def context(self) -> int: ...
+
+class Stepper:
+    def __init__(
+        self,
+        marshaller: Marshaller,
+        write: Callable[[Any, uuid.UUID, int, Callable[[BaseException], int]], bytes],
+        lookups_create_source: int,
+    ) -> None: ...
+    def create(
+        self,
+        iterator: Any,
+        provider_id: uuid.UUID,
+        namespace: int,
+        session: int,
+        provider: bytes,
+        flags: int,
+        next_failed: Callable[[BaseException], int],
+        end_failed: Callable[[BaseException], int],
+    ) -> int: ...
+    @property
+    def step(self) -> int: ...
+    @property
+    def drop(self) -> int: ...
+    @property
+    def context(self) -> int: ...

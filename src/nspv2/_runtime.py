@@ -83,6 +83,7 @@ class _Bridge:
     lib: Any = None
     marshal: Marshal
     begin: Any = None
+    stepper: Any = None
 
 
 bridge = _Bridge()
@@ -97,8 +98,10 @@ class ProviderEntry:
     __slots__ = (
         "anonymous",
         "domains",
+        "end_failed",
         "guid",
         "guid_c",
+        "guid_le",
         "implemented_mask",
         "namespace",
         "next_failed",
@@ -112,6 +115,8 @@ class ProviderEntry:
             raise TypeError(f"{type(provider).__qualname__} does not implement lookup()")
         self.provider = provider
         self.guid = guid
+        #: The GUID as Winsock stores it (what a generator's lookup is made with).
+        self.guid_le = guid.bytes_le
         self.namespace = int(getattr(provider, "namespace", 0))
         #: The names it serves (nspv2.domains; () for every name); ValueError/TypeError if bad.
         self.domains = domains.declared(provider)
@@ -130,6 +135,8 @@ class ProviderEntry:
         self.anonymous = Session(0, guid)
         #: The code of a NextEx whose result could not be written (logged as _code does).
         self.next_failed: Callable[[BaseException], int] = functools.partial(_next_failed, guid)
+        #: The same for what closing an ended lookup's generator raises.
+        self.end_failed: Callable[[BaseException], int] = functools.partial(_end_failed, guid)
         #: The GUID as the library's C functions take it (made on first use).
         self.guid_c: CData = None
 
@@ -287,6 +294,10 @@ error_log_limiter = ErrorLogLimiter()
 
 def _next_failed(guid: uuid.UUID, exc: BaseException) -> int:
     return _code(exc, "NSPv2LookupServiceNextEx", guid)
+
+
+def _end_failed(guid: uuid.UUID, exc: BaseException) -> int:
+    return _code(exc, "NSPv2LookupServiceEnd", guid)
 
 
 def _code(exc: BaseException, where: str, guid: Optional[uuid.UUID]) -> int:
@@ -518,16 +529,14 @@ class NextCall:
 
 
 class Lookup:
-    """One lookup the runtime serves (even handle): a generator's or an async provider's, or
-    results known in Begin that C does not hold. Its results are written, as they come, into
-    the records csrc/provider/lookups.c packs (nspv2_record_pack); NextEx calls are answered
-    from them on the calling thread, and wait only while provider code has to run for the next
-    result: a generator's on a worker thread (on the calling thread when it is Winsock's, see
-    _drive), an async provider's on the event loop thread. On a worker a generator is stepped
-    one result ahead of the client, so the NextEx that finds its end is answered at once. Once
-    all its results are known, it is handed to C under the same handle (nspv2_lookups_adopt),
-    which answers its last NextEx calls and its End without Python. ``lock`` is never held
-    while provider code runs."""
+    """One lookup the runtime serves (even handle): an async provider's, or results known in
+    Begin that C does not hold (a generator's lookup is C's: csrc/provider/lookups.c's sources,
+    stepped by nspv2._cmarshal's Stepper). Its results are written, as they come, into the
+    records csrc/provider/lookups.c packs (nspv2_record_pack); NextEx calls are answered from
+    them on the calling thread, and wait only while the provider's coroutine runs on the event
+    loop for the next result. Once all its results are known, it is handed to C under the same
+    handle (nspv2_lookups_adopt), which answers its last NextEx calls and its End without
+    Python. ``lock`` is never held while provider code runs."""
 
     __slots__ = (
         "adopted",
@@ -555,8 +564,8 @@ class Lookup:
         self.flags = flags
         #: The namespace a result that leaves it unset gets.
         self.namespace = 0
-        #: "results" (all known in Begin), "iterator" (a generator's), "async" (an async
-        #: iterator's) or "awaitable" (an async def's: all results when it completes).
+        #: "results" (all known in Begin), "async" (an async iterator's) or "awaitable" (an
+        #: async def's: all results when it completes).
         self.kind = "results"
         self.source: Any = None
         #: Results produced and not yet answered: (is an alias, record).
@@ -565,12 +574,12 @@ class Lookup:
         self.refused = False
         #: No more results will come from the source.
         self.exhausted = False
-        #: A worker or the event loop is running the source for the next result.
+        #: The event loop (or a NextEx's thread, _run_inline) is running the source.
         self.busy = False
         #: Its results all known, C answers it now (nspv2_lookups_adopt).
         self.adopted = False
         self.waiting: Deque[NextCall] = collections.deque()
-        #: Set by End; also the cancel token plain providers check (nspv2.lookup_cancelled()).
+        #: Set by End.
         self.ended = False
         self.lock = threading.Lock()
         self.task: Optional[asyncio.Future[Any]] = None
@@ -580,14 +589,13 @@ _lookups: Dict[int, Lookup] = {}
 _lookups_lock = threading.Lock()
 # Even: the odd handles are the lookups C answers (csrc/provider/lookups.c).
 _lookup_ids = itertools.count(2, 2)
-_current = threading.local()
 
 
 def lookup_cancelled() -> bool:
     """Inside a plain provider's lookup generator: whether the client has ended the lookup
     (NSPv2LookupServiceEnd), so the provider can stop early. Async providers are cancelled."""
-    lookup: Optional[Lookup] = getattr(_current, "lookup", None)
-    return lookup is not None and lookup.ended
+    lib = bridge.lib
+    return lib is not None and bool(lib.nspv2_lookups_cancelled())
 
 
 def _single(result: Any) -> Iterator[Any]:
@@ -654,10 +662,27 @@ def begin(
 def _serve(
     entry: ProviderEntry, session: Session, flags: int, query: QuerySet, result: Any, inline: bool
 ) -> int:
-    """Begin's end for a lookup the runtime serves (results to come, or more than C holds): its
-    id. Also called by the Begin in C (nspv2._cmarshal)."""
+    """Begin's end for a lookup whose results are to come, or more than C holds: its handle. A
+    generator's (any iterator's) lookup is C's (a source of csrc/provider/lookups.c, stepped by
+    nspv2._cmarshal's Stepper); the others the runtime serves. Also called by the Begin in C."""
+    namespace = query.namespace or entry.namespace
+    if not inline and (
+        type(result) is _GENERATOR or not (_awaitable(result) or hasattr(result, "__anext__"))
+    ):
+        return int(
+            bridge.stepper.create(
+                _single(result),
+                entry.guid,
+                namespace,
+                session.id,
+                entry.guid_le,
+                flags,
+                entry.next_failed,
+                entry.end_failed,
+            )
+        )
     lookup = Lookup(next(_lookup_ids), entry, session, flags)
-    lookup.namespace = query.namespace or entry.namespace
+    lookup.namespace = namespace
     if inline:
         for item in _single(result):
             if _produced(lookup, item):
@@ -665,15 +690,28 @@ def _serve(
         lookup.exhausted = True
     elif _awaitable(result):
         lookup.kind, lookup.source = "awaitable", result
-    elif hasattr(result, "__anext__"):
-        lookup.kind, lookup.source = "async", result
     else:
-        lookup.kind, lookup.source = "iterator", _single(result)
+        lookup.kind, lookup.source = "async", result
     with _lookups_lock:
         _lookups[lookup.id] = lookup
     with session._lock:
         session.lookups.add(lookup.id)
     return lookup.id
+
+
+def _write(item: Any, provider_id: uuid.UUID, namespace: int, failed: Any) -> bytes:
+    """The record of one item a generator produced, for nspv2._cmarshal's Stepper when its own
+    writer does not take it (Marshal.record says what it does)."""
+    return bridge.marshal.record(
+        item, default_provider_id=provider_id, default_namespace=namespace, failed=failed
+    )
+
+
+def _generator() -> Iterator[None]:
+    yield None
+
+
+_GENERATOR = type(_generator())
 
 
 def _awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
@@ -788,29 +826,42 @@ def _in_c(lookup_id: int, flags: int, length: CData, buf: CData) -> int:
     return _WSA_INVALID_HANDLE if code == bridge.lib.NSPV2_NOT_INLINE else code
 
 
-# -- the worker threads: where plain providers' generators run in the stand-in's clients -------
+# -- the worker threads: where generators step in the stand-in's clients ------------------------
 #
-# A generator steps on the thread that calls NextEx when that is a Winsock thread (Windows; a
-# host serving other processes through the stand-in): End comes on another thread there and
-# completes the call at once, however long the step. Never on a client's own thread (the
-# stand-in within one process): a generator stuck between two results would keep
-# WSALookupServiceNext from returning when End comes, so there it runs on a worker thread. Each
-# worker waits on one shared queue; a job goes to a worker that is idle (counted when it is
-# reserved, not when it wakes), else to a new one, up to WORKER_THREADS, else waits in the queue.
-# Cheaper than concurrent.futures' pool, whose futures and conditions cost about a third of a
-# generator's lookup here (and whose import alone weighs on a cold start).
+# A generator's lookup is C's (csrc/provider/lookups.c's sources): a NextEx that finds no result
+# at hand steps it on its own thread when that is a Winsock thread (Windows; a host serving other
+# processes through the stand-in), where End comes on another thread and completes the call at
+# once, however long the step. Never on a client's own thread (the stand-in within one process):
+# a generator stuck between two results would keep WSALookupServiceNext from returning when End
+# comes, so the library hands it here (nspv2_py_run_elsewhere) and a worker thread steps it, one
+# result ahead of the client (nspv2_lookups_run). Each worker waits on one shared queue; a job
+# goes to a worker that is idle (counted when it is reserved, not when it wakes), else to a new
+# one, up to WORKER_THREADS, else waits in the queue. Cheaper than concurrent.futures' pool,
+# whose futures and conditions cost about a third of a generator's lookup here (and whose import
+# alone weighs on a cold start).
 
 #: At most this many generators run at once; more wait for a worker.
 WORKER_THREADS = 32
-_jobs: queue.SimpleQueue[Lookup] = queue.SimpleQueue()
+_jobs: queue.SimpleQueue[int] = queue.SimpleQueue()
 _workers_lock = threading.Lock()
 _workers_started = 0
 _workers_idle = 0
 
 
-def _to_worker(lookup: Lookup) -> None:
-    """Runs the lookup's generator (_run_iterator) on a worker thread, soon; raises, queueing
-    nothing, when it needs a new thread and none can start."""
+def run_elsewhere(run: int) -> int:
+    """nspv2_py_run_elsewhere: has a worker thread run the source lookup ``run`` (an address
+    nspv2_lookups_next_call gave), soon; the code its waiting calls complete with when no
+    thread can start (the library then abandons it)."""
+    try:
+        _to_worker(run)
+        return _NO_ERROR
+    except BaseException as exc:
+        return _code(exc, "NSPv2LookupServiceNextEx", None)
+
+
+def _to_worker(run: int) -> None:
+    """Queues the job for a worker thread; raises, queueing nothing, when it needs a new thread
+    and none can start."""
     global _workers_started, _workers_idle
     start = False
     with _workers_lock:
@@ -826,13 +877,14 @@ def _to_worker(lookup: Lookup) -> None:
             with _workers_lock:
                 _workers_started -= 1
             raise
-    _jobs.put(lookup)
+    _jobs.put(run)
 
 
 def _worker() -> None:
     global _workers_idle
+    ffi, lib = bridge.ffi, bridge.lib
     while True:
-        _run_iterator(_jobs.get())
+        lib.nspv2_lookups_run(ffi.cast("void *", _jobs.get()), 1)  # without the GIL
         with _workers_lock:
             _workers_idle += 1
 
@@ -867,48 +919,10 @@ def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: C
 
 
 def _drive(lookup: Lookup) -> None:
-    """Starts running the lookup's source where provider code runs (it is busy now)."""
-    if lookup.kind == "iterator":
-        if bridge.lib.nspv2_on_client_thread():
-            _to_worker(lookup)
-        else:
-            _run_iterator(lookup, ahead=False)
-    elif not _run_inline(lookup):
+    """Starts running the lookup's async source (it is busy now): on this thread while nobody
+    runs the event loop, else on the loop's thread."""
+    if not _run_inline(lookup):
         post(_start_async, lookup)
-
-
-def _run_iterator(lookup: Lookup, ahead: bool = True) -> None:
-    """Steps a generator until the waiting NextEx calls are answered and, on a worker thread
-    (``ahead``), one result more is at hand (or the generator is done), then closes it if End
-    came meanwhile. On the NextEx's own thread it stops at the answer: a step more would hold
-    the call's return (on Winsock's thread, the reply to the client) until that step is done."""
-    source = lookup.source
-    close = False
-    try:
-        while True:
-            with lookup.lock:
-                _answer_waiting(lookup)
-                answered = not lookup.waiting
-                if lookup.ended or lookup.exhausted or (answered and (lookup.results or not ahead)):
-                    lookup.busy = False
-                    close = lookup.ended and not lookup.exhausted
-                    if lookup.exhausted:
-                        _adopt(lookup)
-                    break
-            _current.lookup = lookup
-            try:
-                item = next(source)
-                lookup.exhausted = _produced(lookup, item)
-            except StopIteration:
-                lookup.exhausted = True
-            except BaseException as exc:
-                _failed(lookup, exc)
-            finally:
-                _current.lookup = None
-    except BaseException as exc:  # a bug here: the waiting calls must still complete
-        _abandon(lookup, exc)
-    if close:
-        _close(lookup, source)
 
 
 def _abandon(lookup: Lookup, exc: BaseException) -> None:
@@ -920,17 +934,6 @@ def _abandon(lookup: Lookup, exc: BaseException) -> None:
         while lookup.waiting:
             bridge.lib.nspv2_complete_async(lookup.waiting.popleft().handle, code)
         lookup.busy = False
-
-
-def _close(lookup: Lookup, source: Any) -> None:
-    """Closes an ended lookup's generator (its finally blocks run), logging what it raises."""
-    lookup.source = None
-    try:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
-    except BaseException as exc:
-        _code(exc, "NSPv2LookupServiceEnd", lookup.entry.guid)
 
 
 def _start_async(lookup: Lookup) -> None:
@@ -1004,15 +1007,10 @@ def end(lookup_id: int) -> int:
             # does.
             _answer_waiting(lookup)
             lookup.results.clear()
-            idle = not lookup.busy
             lookup.busy = True  # nothing runs the source any more but what follows
         with lookup.session._lock:
             lookup.session.lookups.discard(lookup_id)
-        source = lookup.source
-        if lookup.kind == "iterator":
-            if idle:  # else the worker inside it closes it when it comes out
-                _close(lookup, source)
-        elif source is not None:
+        if lookup.source is not None:
             post(_cancel_async, lookup)
         return _NO_ERROR
     except BaseException as exc:
@@ -1150,6 +1148,17 @@ def attach(ffi: Any, lib: Any) -> None:
         accelerated, _providers, _sessions, _lookup_flags, _serve, _begin_failed
     )
     use_c_begin(True)
+    # A generator's steps in C, for the lookups the library keeps for it (its sources).
+    bridge.stepper = _cmarshal.Stepper(
+        accelerated,
+        _write,
+        int(ffi.cast("uintptr_t", ffi.addressof(lib, "nspv2_lookups_create_source"))),
+    )
+    lib.nspv2_set_stepper(
+        ffi.cast("nspv2_step_fn", bridge.stepper.step),
+        ffi.cast("nspv2_drop_fn", bridge.stepper.drop),
+        ffi.cast("void *", bridge.stepper.context),
+    )
     # Providers registered before the library was loaded get their masks now.
     with _providers_lock:
         for key, entry in list(_providers.items()):
@@ -1166,5 +1175,6 @@ def attach(ffi: Any, lib: Any) -> None:
     ffi.def_extern("nspv2_py_rundown", error=recovery)(rundown)
     ffi.def_extern("nspv2_py_begin", error=recovery)(begin)
     ffi.def_extern("nspv2_py_next", error=recovery)(next_ex)
+    ffi.def_extern("nspv2_py_run_elsewhere", error=recovery)(run_elsewhere)
     ffi.def_extern("nspv2_py_end", error=recovery)(end)
     ffi.def_extern("nspv2_py_set_service", error=recovery)(set_service)
