@@ -695,9 +695,10 @@ void nspv2_lookups_run(void *run, int ahead)
         void *stepped = l->source;
         mutex_unlock(&l->lock);
         struct nspv2_step out = {NULL, 0, 1};
+        struct lookup *outer = t_stepping; /* a step may look up names itself */
         t_stepping = l;
         step(context, stepped, &out);
-        t_stepping = NULL;
+        t_stepping = outer;
         /* No record: the end (last), or a stepper without memory. */
         int recorded = out.record != NULL;
         struct produced *p = recorded ? produce(&out) : NULL;
