@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator, Iterator
 
-import pytest
 from conftest import Serve
 from nspv2._provider import ffi as provider_ffi  # type: ignore[import-not-found]
 from nspv2._provider import lib as provider_lib
@@ -131,38 +132,68 @@ def test_end_cancels_running_next_of_a_provider_that_ignores_it(
         native.winsock.WSACleanup()
 
 
-def test_next_completes_once_when_no_worker_thread_can_start(
-    serve: Serve, native: Native, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A generator's NextEx whose worker thread cannot start fails with WSANO_RECOVERY, and the
-    lookup is not left waiting: End completes nothing a second time (no violation) and the
-    provider serves the next lookup."""
+NO_WORKER_THREAD = """
+import threading, uuid
+import nspv2
+from nspv2 import catalog
+from nspv2._native import load
+from nspv2._marshal import Marshal
+from nspv2.testing import _violations
 
-    class Yielding(nspv2.Provider):
-        def lookup(self, query: Any, flags: Any, session: Any) -> Iterator[nspv2.QuerySet]:
-            yield nspv2.QuerySet(instance_name="yielded")
 
-    def refuse(self: threading.Thread) -> None:
-        raise RuntimeError("can't start new thread")
+class Yielding(nspv2.Provider):
+    namespace = nspv2.NS_DNS
 
-    serve(Yielding())
-    ffi, ws = native.ffi, native.winsock
-    assert ws.WSAStartup(0x0202, ffi.new("WSADATA *")) == 0
-    try:
-        handle = raw_begin(native, "x")
-        with monkeypatch.context() as patch:
-            patch.setattr(_runtime, "_workers_idle", 0)  # so the NextEx needs a new thread
-            patch.setattr(threading.Thread, "start", refuse)
-            buf = ffi.new("char[]", 4096)
-            length = ffi.new("DWORD *", 4096)
-            rc = ws.WSALookupServiceNextW(
-                handle, nspv2.LUP_RETURN_ALL, length, ffi.cast("WSAQUERYSETW *", buf)
-            )
-            assert (rc, ws.WSAGetLastError()) == (-1, nspv2.WSANO_RECOVERY)
-        assert ws.WSALookupServiceEnd(handle) == 0
-        assert [r.instance_name for r in nspv2.lookup("y", namespace=nspv2.NS_DNS)] == ["yielded"]
-    finally:
+    def lookup(self, query, flags, session):
+        yield nspv2.QuerySet(instance_name="yielded")
+
+
+def refuse(self):
+    raise RuntimeError("can't start new thread")
+
+
+guid = uuid.uuid4()
+catalog.install(guid, "no worker thread", nspv2.NS_DNS)
+native = load()
+ffi, ws = native.ffi, native.winsock
+try:
+    with nspv2.advertise(Yielding(), provider_id=guid):
+        assert ws.WSAStartup(0x0202, ffi.new("WSADATA *")) == 0
+        qs, keep = Marshal(ffi).build(
+            nspv2.QuerySet(instance_name="x", namespace=nspv2.NS_DNS),
+            "WSAQUERYSETW",
+            service_class=nspv2.SVCID_HOSTNAME,
+        )
+        handle = ffi.new("HANDLE *")
+        assert ws.WSALookupServiceBeginW(qs, nspv2.LUP_RETURN_ALL, handle) == 0
+        start, threading.Thread.start = threading.Thread.start, refuse
+        buf = ffi.new("char[]", 4096)
+        length = ffi.new("DWORD *", 4096)
+        rc = ws.WSALookupServiceNextW(
+            handle[0], nspv2.LUP_RETURN_ALL, length, ffi.cast("WSAQUERYSETW *", buf)
+        )
+        assert (rc, ws.WSAGetLastError()) == (-1, nspv2.WSANO_RECOVERY), rc
+        threading.Thread.start = start
+        assert ws.WSALookupServiceEnd(handle[0]) == 0
+        names = [r.instance_name for r in nspv2.lookup("y", namespace=nspv2.NS_DNS)]
+        assert names == ["yielded"], names
+        assert _violations(native) == [], _violations(native)
         ws.WSACleanup()
+finally:
+    catalog.uninstall(guid)
+print("ok")
+"""
+
+
+def test_next_completes_once_when_no_worker_thread_can_start() -> None:
+    """A generator's NextEx on a client thread, when no worker is free and none can start,
+    fails with WSANO_RECOVERY and leaves nothing waiting: End completes nothing a second time
+    (no violation) and the provider serves the next lookup. In a process of its own, where no
+    worker thread has started yet."""
+    done = subprocess.run(
+        [sys.executable, "-c", NO_WORKER_THREAD], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def test_end_cancels_async_provider_task_and_plain_token(serve: Serve, native: Native) -> None:
@@ -232,7 +263,6 @@ def test_end_twice_and_garbage_handles(serve: Serve, native: Native) -> None:
 def test_unadvertise_completes_lookups_in_flight(native: Native, provider_id: Any) -> None:
     """Withdrawing a provider whose lookup is waiting completes that NextEx with a code and
     leaves none of its lookups or sessions behind."""
-    from nspv2 import _runtime
 
     entered = threading.Event()
 

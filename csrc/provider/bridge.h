@@ -18,9 +18,10 @@ INT nspv2_py_begin(uintptr_t providerId, uintptr_t restrictions, DWORD flags, ui
 INT nspv2_py_next(HANDLE asyncCall, uint64_t lookup, DWORD flags, DWORD *bufferLength,
                   WSAQUERYSET2W *results);
 INT nspv2_py_end(uint64_t lookup);
-/* run_elsewhere: has nspv2_lookups_run(run, 1) called on one of the runtime's worker threads
- * (a source lookup's NextEx on a client's own thread, exports.c); NO_ERROR, or the code the
- * waiting calls complete with when no thread can run it. */
+/* run_elsewhere: a source lookup's NextEx on a client's own thread found no worker free
+ * (workers.c): starts a worker thread that runs it (nspv2_workers_serve), or at the limit queues
+ * it for the next that comes free; NO_ERROR, or the code the waiting calls complete with when no
+ * thread can run it. */
 INT nspv2_py_run_elsewhere(uintptr_t run);
 INT nspv2_py_set_service(HANDLE asyncCall, const GUID *providerId, const WSAQUERYSET2W *regInfo,
                          INT operation, DWORD flags, uint64_t session);

@@ -128,12 +128,14 @@ NSPV2_EXPORT INT WINAPI NSPv2LookupServiceBegin(LPGUID lpProviderId,
 /* A generator's NextEx that found no result at hand (lookups.c, nspv2_lookups_next_call): the
  * generator steps on this thread when it is a Winsock thread, where a step that blocks holds only
  * this thread (End comes on another and completes the call at once). Never on a client's own
- * thread (the stand-in within one process), which End could not free: a worker thread of the
- * runtime's steps it there, one result ahead of the client. */
+ * thread (the stand-in within one process), which End could not free: a worker thread steps it
+ * there, one result ahead of the client (workers.c; the runtime starts one when none is free). */
 static void run_source(void *run)
 {
     if (nspv2_on_client_thread()) {
         INT rc;
+        if (nspv2_workers_post(run, 0))
+            return;
         THROUGH_GATE(rc = nspv2_py_run_elsewhere((uintptr_t)run));
         if (rc != NO_ERROR)
             nspv2_lookups_abandon(run, rc);

@@ -36,6 +36,7 @@ C_SOURCES = [
     "python_location.c",
     "queryset.c",
     "winsock_link.c",
+    "workers.c",
     "log.c",
 ]
 

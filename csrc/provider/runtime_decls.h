@@ -72,6 +72,14 @@ INT nspv2_lookups_next_call(HANDLE call, uint64_t lookup, DWORD flags, DWORD *bu
 void nspv2_lookups_run(void *run, int ahead);
 void nspv2_lookups_abandon(void *run, INT code);
 int nspv2_lookups_cancelled(void);
+
+/* workers.c: the threads where generators step for a client's own thread. post: queues `run`
+ * (what nspv2_lookups_next_call gave) for a worker that is free, or for the next that comes free
+ * if `wait`: 1; 0 when no worker is free (and not `wait`) or without memory. serve: a worker
+ * thread's life (never returns): runs `run` (nspv2_lookups_run, one result ahead), then every
+ * lookup posted. */
+int nspv2_workers_post(void *run, int wait);
+void nspv2_workers_serve(void *run);
 /* One record as above (an image, or no image and its code) packed into a NextEx's buffer with
  * the LUP_RETURN_* `flags` given: the code that NextEx completes with (WSAEFAULT and the length
  * needed when it does not fit; the record's code when it has no image). The runtime answers

@@ -18,7 +18,6 @@ import collections
 import functools
 import itertools
 import logging
-import queue
 import sys
 import threading
 import time
@@ -833,60 +832,48 @@ def _in_c(lookup_id: int, flags: int, length: CData, buf: CData) -> int:
 # processes through the stand-in), where End comes on another thread and completes the call at
 # once, however long the step. Never on a client's own thread (the stand-in within one process):
 # a generator stuck between two results would keep WSALookupServiceNext from returning when End
-# comes, so the library hands it here (nspv2_py_run_elsewhere) and a worker thread steps it, one
-# result ahead of the client (nspv2_lookups_run). Each worker waits on one shared queue; a job
-# goes to a worker that is idle (counted when it is reserved, not when it wakes), else to a new
-# one, up to WORKER_THREADS, else waits in the queue. Cheaper than concurrent.futures' pool,
-# whose futures and conditions cost about a third of a generator's lookup here (and whose import
-# alone weighs on a cold start).
+# comes, so a worker thread steps it there, one result ahead of the client. The workers wait in
+# C (csrc/provider/workers.c), where a NextEx hands its lookup to one that is free without
+# entering Python; only when none is free does the library call here, to start one more (up to
+# WORKER_THREADS; beyond, the lookup waits for the next worker that comes free).
 
-#: At most this many generators run at once; more wait for a worker.
+#: At most this many generators step at once for client threads; more wait for a worker.
 WORKER_THREADS = 32
-_jobs: queue.SimpleQueue[int] = queue.SimpleQueue()
 _workers_lock = threading.Lock()
 _workers_started = 0
-_workers_idle = 0
 
 
 def run_elsewhere(run: int) -> int:
-    """nspv2_py_run_elsewhere: has a worker thread run the source lookup ``run`` (an address
-    nspv2_lookups_next_call gave), soon; the code its waiting calls complete with when no
-    thread can start (the library then abandons it)."""
+    """nspv2_py_run_elsewhere: no worker is free for the source lookup ``run`` (an address
+    nspv2_lookups_next_call gave): a new worker thread runs it, or, at WORKER_THREADS, the next
+    that comes free. The code its waiting calls complete with when no thread can start (the
+    library then abandons it)."""
+    global _workers_started
     try:
-        _to_worker(run)
+        lib = bridge.lib
+        with _workers_lock:
+            start = _workers_started < WORKER_THREADS
+            if start:
+                _workers_started += 1
+        if not start:
+            if not lib.nspv2_workers_post(bridge.ffi.cast("void *", run), 1):
+                raise MemoryError("no memory to queue a generator's step")
+            return _NO_ERROR
+        try:
+            threading.Thread(target=_worker, args=(run,), name="nspv2-worker", daemon=True).start()
+        except BaseException:
+            with _workers_lock:
+                _workers_started -= 1
+            raise
         return _NO_ERROR
     except BaseException as exc:
         return _code(exc, "NSPv2LookupServiceNextEx", None)
 
 
-def _to_worker(run: int) -> None:
-    """Queues the job for a worker thread; raises, queueing nothing, when it needs a new thread
-    and none can start."""
-    global _workers_started, _workers_idle
-    start = False
-    with _workers_lock:
-        if _workers_idle:
-            _workers_idle -= 1  # reserved for this job
-        elif _workers_started < WORKER_THREADS:
-            _workers_started += 1
-            start = True
-    if start:
-        try:
-            threading.Thread(target=_worker, name="nspv2-worker", daemon=True).start()
-        except BaseException:
-            with _workers_lock:
-                _workers_started -= 1
-            raise
-    _jobs.put(run)
-
-
-def _worker() -> None:
-    global _workers_idle
-    ffi, lib = bridge.ffi, bridge.lib
-    while True:
-        lib.nspv2_lookups_run(ffi.cast("void *", _jobs.get()), 1)  # without the GIL
-        with _workers_lock:
-            _workers_idle += 1
+def _worker(run: int) -> None:
+    """A worker thread: runs ``run``, then every lookup posted to the workers, in C without the
+    GIL (nspv2_workers_serve never returns)."""
+    bridge.lib.nspv2_workers_serve(bridge.ffi.cast("void *", run))
 
 
 def next_ex(async_call: CData, lookup_id: int, flags: int, length: CData, buf: CData) -> int:
