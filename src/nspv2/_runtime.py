@@ -665,9 +665,8 @@ def _serve(
     generator's (any iterator's) lookup is C's (a source of csrc/provider/lookups.c, stepped by
     nspv2._cmarshal's Stepper); the others the runtime serves. Also called by the Begin in C."""
     namespace = query.namespace or entry.namespace
-    if not inline and (
-        type(result) is _GENERATOR or not (_awaitable(result) or hasattr(result, "__anext__"))
-    ):
+    awaitable = not inline and type(result) is not _GENERATOR and _awaitable(result)
+    if not (inline or awaitable or hasattr(result, "__anext__")):
         return int(
             bridge.stepper.create(
                 _single(result),
@@ -687,7 +686,7 @@ def _serve(
             if _produced(lookup, item):
                 break
         lookup.exhausted = True
-    elif _awaitable(result):
+    elif awaitable:
         lookup.kind, lookup.source = "awaitable", result
     else:
         lookup.kind, lookup.source = "async", result
