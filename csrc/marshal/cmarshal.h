@@ -10,7 +10,7 @@
  *   begin.c      NSPv2LookupServiceBegin's usual path (the Begin type), which the provider
  *                library calls directly;
  *   step.c       a generator's steps (the Stepper type), which the provider library calls for
- *                the lookups it keeps for a generator (csrc/provider/lookups.c's sources).
+ *                the lookups it keeps for a generator (csrc/provider/sources.c).
  *
  * Each behaviour has one owner. Where C meets something it does not take (a QuerySet subclass,
  * a list where a tuple belongs, a value out of range, a string with NUL, a host name that is not

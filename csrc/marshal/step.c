@@ -1,7 +1,7 @@
-/* nspv2._cmarshal, Stepper: a generator's steps, for the lookups csrc/provider/lookups.c keeps
+/* nspv2._cmarshal, Stepper: a generator's steps, for the lookups csrc/provider/sources.c keeps
  * for it (its "sources"). The runtime (nspv2/_runtime.py) decides in Begin that a provider's
  * answer is an iterator and makes the lookup with Stepper.create; from then on the provider
- * library calls step_entry whenever a NextEx needs the next result, on the thread lookups.c
+ * library calls step_entry whenever a NextEx needs the next result, on the thread exports.c
  * chose, and drop_entry when the lookup is done with it. Each step is one next(), its result
  * written as write.c writes a Begin's (what C does not take goes to the runtime's writer, which
  * also says what is wrong), its exception turned into the code the runtime logs and gives. No
@@ -87,7 +87,7 @@ static void error_record(struct nspv2_step *out, INT code)
     }
 }
 
-/* `size` bytes at `data` as the step's record (lookups.c frees it with free()). */
+/* `size` bytes at `data` as the step's record (sources.c frees it with free()). */
 static void copy_record(struct nspv2_step *out, const char *data, size_t size)
 {
     if ((out->record = malloc(size ? size : 1)) != NULL) {

@@ -125,7 +125,7 @@ NSPV2_EXPORT INT WINAPI NSPv2LookupServiceBegin(LPGUID lpProviderId,
     return NO_ERROR;
 }
 
-/* A generator's NextEx that found no result at hand (lookups.c, nspv2_lookups_next_call): the
+/* A generator's NextEx that found no result at hand (sources.c, nspv2_lookups_next_call): the
  * generator steps on this thread when it is a Winsock thread, where a step that blocks holds only
  * this thread (End comes on another and completes the call at once). Never on a client's own
  * thread (the stand-in within one process), which End could not free: a worker thread steps it

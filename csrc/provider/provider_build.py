@@ -35,6 +35,7 @@ C_SOURCES = [
     "lookups.c",
     "python_location.c",
     "queryset.c",
+    "sources.c",
     "winsock_link.c",
     "workers.c",
     "log.c",

@@ -45,7 +45,7 @@ INT nspv2_lookups_next(uint64_t lookup, DWORD flags, DWORD *bufferLength,
                        WSAQUERYSET2W *results);
 INT nspv2_lookups_end(uint64_t lookup);
 /* Sources: lookups whose results a provider's generator (any iterator) produces one at a time,
- * as NextEx calls ask for them (lookups.c says how). The runtime sets its stepper once, when it
+ * as NextEx calls ask for them (sources.c says how). The runtime sets its stepper once, when it
  * attaches: `step` steps `source` once with the GIL taken and fills `step` (the record of what it
  * produced, malloc'd, or none; `last` when the source has no more: it ended, raised, or produced
  * an item that is not a QuerySet); `drop` hands `source` back, closing it first if `close`.

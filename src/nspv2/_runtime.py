@@ -529,7 +529,7 @@ class NextCall:
 
 class Lookup:
     """One lookup the runtime serves (even handle): an async provider's, or results known in
-    Begin that C does not hold (a generator's lookup is C's: csrc/provider/lookups.c's sources,
+    Begin that C does not hold (a generator's lookup is C's: csrc/provider/sources.c,
     stepped by nspv2._cmarshal's Stepper). Its results are written, as they come, into the
     records csrc/provider/lookups.c packs (nspv2_record_pack); NextEx calls are answered from
     them on the calling thread, and wait only while the provider's coroutine runs on the event
@@ -662,7 +662,7 @@ def _serve(
     entry: ProviderEntry, session: Session, flags: int, query: QuerySet, result: Any, inline: bool
 ) -> int:
     """Begin's end for a lookup whose results are to come, or more than C holds: its handle. A
-    generator's (any iterator's) lookup is C's (a source of csrc/provider/lookups.c, stepped by
+    generator's (any iterator's) lookup is C's (csrc/provider/sources.c, stepped by
     nspv2._cmarshal's Stepper); the others the runtime serves. Also called by the Begin in C."""
     namespace = query.namespace or entry.namespace
     awaitable = not inline and type(result) is not _GENERATOR and _awaitable(result)
@@ -826,7 +826,7 @@ def _in_c(lookup_id: int, flags: int, length: CData, buf: CData) -> int:
 
 # -- the worker threads: where generators step in the stand-in's clients ------------------------
 #
-# A generator's lookup is C's (csrc/provider/lookups.c's sources): a NextEx that finds no result
+# A generator's lookup is C's (csrc/provider/sources.c): a NextEx that finds no result
 # at hand steps it on its own thread when that is a Winsock thread (Windows; a host serving other
 # processes through the stand-in), where End comes on another thread and completes the call at
 # once, however long the step. Never on a client's own thread (the stand-in within one process):
