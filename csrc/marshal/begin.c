@@ -5,7 +5,6 @@
 #include "cmarshal.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <string.h>
 
 
@@ -48,29 +47,6 @@ int cm_begin_init(void)
                    (s_provider_id = PyUnicode_InternFromString("provider_id")) != NULL
                ? 0
                : -1;
-}
-
-/* The Winsock code for the exception being raised (the runtime logs it); none escapes. */
-static INT begin_failed(Begin *b, PyObject *guid)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *value = PyErr_GetRaisedException();
-#else
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    if (value != NULL && traceback != NULL)
-        PyException_SetTraceback(value, traceback);
-    Py_XDECREF(type);
-    Py_XDECREF(traceback);
-#endif
-    PyObject *code = value != NULL ? PyObject_CallFunctionObjArgs(b->failed, value, guid, NULL)
-                                   : NULL;
-    Py_XDECREF(value);
-    long rc = code != NULL ? PyLong_AsLong(code) : -1;
-    Py_XDECREF(code);
-    PyErr_Clear();
-    return (rc > 0 && rc <= INT_MAX) ? (INT)rc : WSANO_RECOVERY;
 }
 
 static INT begin_held(Begin *b, const GUID *provider_id, const WSAQUERYSET2W *restrictions,
@@ -119,7 +95,7 @@ static INT begin_held(Begin *b, const GUID *provider_id, const WSAQUERYSET2W *re
     result = PyObject_VectorcallMethod(s_lookup, args + 1, 4 | PY_VECTORCALL_ARGUMENTS_OFFSET,
                                        NULL);
     if (result == NULL) {
-        rc = begin_failed(b, guid);
+        rc = cm_failed_code(b->failed, guid);
         goto done;
     }
     int inline_ = result == Py_None || PyList_Check(result) || PyTuple_Check(result) ||
@@ -135,12 +111,12 @@ static INT begin_held(Begin *b, const GUID *provider_id, const WSAQUERYSET2W *re
         if (given < 0 || (next_failed = PyObject_GetAttr(entry, s_next_failed)) == NULL ||
             (handle = cm_create(m, result, guid, namespace, session_id, provider_id, flags,
                              next_failed)) == NULL) {
-            rc = begin_failed(b, guid);
+            rc = cm_failed_code(b->failed, guid);
             goto done;
         }
         unsigned long long value = PyLong_AsUnsignedLongLong(handle);
         if (value == (unsigned long long)-1 && PyErr_Occurred()) {
-            rc = begin_failed(b, guid);
+            rc = cm_failed_code(b->failed, guid);
             goto done;
         }
         if (value != 0) {
@@ -153,7 +129,7 @@ static INT begin_held(Begin *b, const GUID *provider_id, const WSAQUERYSET2W *re
                                                     result, inline_ ? Py_True : Py_False, NULL));
     unsigned long long id = handle ? PyLong_AsUnsignedLongLong(handle) : (unsigned long long)-1;
     if (handle == NULL || (id == (unsigned long long)-1 && PyErr_Occurred())) {
-        rc = begin_failed(b, guid);
+        rc = cm_failed_code(b->failed, guid);
         goto done;
     }
     *lookup = id;
@@ -251,10 +227,7 @@ static void begin_dealloc(PyObject *self)
 static PyObject *begin_entry_address(PyObject *self, void *closure)
 {
     (void)self, (void)closure;
-    nspv2_begin_fn entry = begin_entry;
-    void *address;
-    memcpy(&address, &entry, sizeof address);
-    return PyLong_FromVoidPtr(address);
+    return cm_function_address((void (*)(void))begin_entry);
 }
 
 static PyObject *begin_context(PyObject *self, void *closure)

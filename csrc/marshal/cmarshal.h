@@ -97,6 +97,13 @@ typedef struct {
     lookups_create_fn lookups_create;
 } Marshaller;
 
+/* module.c. failed_code: the Winsock code the runtime's `failed(exception[, extra])` gives for
+ * the exception being raised (it logs it; extra NULL: called with the exception alone), or
+ * WSANO_RECOVERY; the exception is taken, none escapes. function_address: a C function's address
+ * as a Python int, for the library's nspv2_set_* (cast back to its own type by cffi). */
+INT cm_failed_code(PyObject *failed, PyObject *extra);
+PyObject *cm_function_address(void (*fn)(void));
+
 /* The QuerySet fields, in WSAQUERYSET2W order, as interned strings (module.c makes them). */
 extern PyObject *cm_fields[11];
 enum {

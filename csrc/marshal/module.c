@@ -2,6 +2,7 @@
  * implement) and the module's initialisation. cmarshal.h says what each file owns. */
 #include "cmarshal.h"
 
+#include <limits.h>
 #include <string.h>
 
 PyObject *cm_fields[11];
@@ -9,6 +10,35 @@ static const char *const field_names[11] = {
     "instance_name", "version",   "comment",   "namespace",    "provider_id", "context",
     "protocols",     "query_string", "addresses", "output_flags", "blob",
 };
+
+INT cm_failed_code(PyObject *failed, PyObject *extra)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *value = PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (value != NULL && traceback != NULL)
+        PyException_SetTraceback(value, traceback);
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+#endif
+    PyObject *code = value != NULL ? PyObject_CallFunctionObjArgs(failed, value, extra, NULL)
+                                   : NULL;
+    Py_XDECREF(value);
+    long rc = code != NULL ? PyLong_AsLong(code) : -1;
+    Py_XDECREF(code);
+    PyErr_Clear();
+    return (rc > 0 && rc <= INT_MAX) ? (INT)rc : WSANO_RECOVERY;
+}
+
+PyObject *cm_function_address(void (*fn)(void))
+{
+    void *address; /* an object pointer to a function pointer: what dlsym's users do */
+    memcpy(&address, &fn, sizeof address);
+    return PyLong_FromVoidPtr(address);
+}
 
 static PyObject *marshaller_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {

@@ -9,7 +9,6 @@
 #include "cmarshal.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <string.h>
 
 /* What a lookup's source is to the library: a tuple (SOURCE_FIELDS' order), owned by the lookup
@@ -55,28 +54,6 @@ static void leave(struct saved *s)
     errno = s->error;
 }
 
-/* The code `failed` gives for the exception being raised (it logs it); none escapes. */
-static INT code_of(PyObject *failed)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *value = PyErr_GetRaisedException();
-#else
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    if (value != NULL && traceback != NULL)
-        PyException_SetTraceback(value, traceback);
-    Py_XDECREF(type);
-    Py_XDECREF(traceback);
-#endif
-    PyObject *code = value != NULL ? PyObject_CallOneArg(failed, value) : NULL;
-    Py_XDECREF(value);
-    long rc = code != NULL ? PyLong_AsLong(code) : -1;
-    Py_XDECREF(code);
-    PyErr_Clear();
-    return (rc > 0 && rc <= INT_MAX) ? (INT)rc : WSANO_RECOVERY;
-}
-
 /* A record without an image: its NextEx answers `code`. */
 static void error_record(struct nspv2_step *out, INT code)
 {
@@ -118,9 +95,10 @@ static void write_item(Stepper *st, PyObject *src, PyObject *item, struct nspv2_
     PyObject *written = PyObject_Vectorcall(st->write, args, 4, NULL);
     if (written != NULL && PyBytes_Check(written))
         copy_record(out, PyBytes_AS_STRING(written), (size_t)PyBytes_GET_SIZE(written));
+    else if (written == NULL)
+        error_record(out, cm_failed_code(PyTuple_GET_ITEM(src, S_NEXT_FAILED), NULL));
     else
-        error_record(out, written == NULL ? code_of(PyTuple_GET_ITEM(src, S_NEXT_FAILED))
-                                          : WSANO_RECOVERY);
+        error_record(out, WSANO_RECOVERY);
     Py_XDECREF(written);
 }
 
@@ -138,7 +116,7 @@ static void step_entry(void *context, void *source, struct nspv2_step *out)
     PyObject *item = PyIter_Next(PyTuple_GET_ITEM(src, S_ITERATOR));
     if (item == NULL) {
         if (PyErr_Occurred())
-            error_record(out, code_of(PyTuple_GET_ITEM(src, S_NEXT_FAILED)));
+            error_record(out, cm_failed_code(PyTuple_GET_ITEM(src, S_NEXT_FAILED), NULL));
     } else {
         int is_result = PyObject_TypeCheck(item, (PyTypeObject *)((Marshaller *)st->marshaller)
                                                      ->queryset);
@@ -164,11 +142,11 @@ static void drop_entry(void *context, void *source, int close)
             if (PyErr_ExceptionMatches(PyExc_AttributeError))
                 PyErr_Clear(); /* an iterator without close(): nothing to run */
             else
-                (void)code_of(PyTuple_GET_ITEM(src, S_END_FAILED));
+                (void)cm_failed_code(PyTuple_GET_ITEM(src, S_END_FAILED), NULL);
         } else {
             PyObject *done = PyObject_CallNoArgs(method);
             if (done == NULL)
-                (void)code_of(PyTuple_GET_ITEM(src, S_END_FAILED));
+                (void)cm_failed_code(PyTuple_GET_ITEM(src, S_END_FAILED), NULL);
             Py_XDECREF(done);
             Py_DECREF(method);
         }
@@ -255,19 +233,13 @@ static void stepper_dealloc(PyObject *self)
 static PyObject *stepper_step(PyObject *self, void *closure)
 {
     (void)self, (void)closure;
-    nspv2_step_fn fn = step_entry;
-    void *address;
-    memcpy(&address, &fn, sizeof address);
-    return PyLong_FromVoidPtr(address);
+    return cm_function_address((void (*)(void))step_entry);
 }
 
 static PyObject *stepper_drop(PyObject *self, void *closure)
 {
     (void)self, (void)closure;
-    nspv2_drop_fn fn = drop_entry;
-    void *address;
-    memcpy(&address, &fn, sizeof address);
-    return PyLong_FromVoidPtr(address);
+    return cm_function_address((void (*)(void))drop_entry);
 }
 
 static PyObject *stepper_context(PyObject *self, void *closure)
